@@ -1,0 +1,351 @@
+"""ICL evaluation: the naive loop against sa-tui's fast path, on the same items.
+
+Naive loop (what the reference code does): for each test item, render the full n-shot prompt,
+run it alone (batch 1, no shared cache) and
+- label scoring (io): take the full (positions x vocabulary) logits and read the label tokens at
+  the last position;
+- generation (ph_cot): ``model.generate(max_new_tokens=FIXED, do_sample=False)`` (stopping only
+  at end-of-turn tokens, never at the answer pattern), then parse "answer is (X)".
+Fast path: ``core.evaluation.evaluate`` itself (shared-prefix key/value cache, length-sorted
+batches, last-position logits only, early stop as soon as "answer is (X)" is complete).
+
+Figures: ``speedup_label_scoring``, ``bound_label_scoring`` (= sum of (context + item) tokens /
+sum of item tokens: the speedup of skipping the shared context, nothing else),
+``fraction_of_bound``, ``speedup_generation``, ``same_predictions``, ``agreement_generation``,
+and for each differing prediction where the two token streams part and the logit gap there.
+
+    python bench/eval_speed.py --json [--items 16] [--gen-items 12] [--shots 4]
+        [--dataset builtin:commonsense-qa] [--max-new-tokens 128] [--device cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import Loaded, add_common_arguments, emit_json, interleave, load, machine, say  # noqa: E402
+
+DEFAULT_DATASET = "builtin:commonsense-qa"
+
+
+def demo_rationale(sample: Any, steps: int) -> str:
+    """A fixed-text ph_cot demo rationale: cheap to make, and the same shape as a generated one."""
+    from core import templates
+
+    parts = ["first, the question is read with each of its choices"]
+    if steps >= 3:
+        parts.append("second, the choices that do not fit the question are set aside")
+    parts.append(f'{"third" if steps >= 3 else "second"}, "{sample.answer_text.strip()}" fits the question best')
+    parts.extend(f"step {i + 1}, this still holds" for i in range(3, steps))
+    return templates.ph_cot_rationale("; ".join(parts), steps, sample.answer)
+
+
+def pick_best(log_probs: Sequence[float]) -> int:
+    """The same tie-break as core.evaluation: highest score, then the first label."""
+    return max(range(len(log_probs)), key=lambda i: (log_probs[i], -i))
+
+
+# ----------------------------------------------------------------------------------- naive loops
+def naive_label_scoring(loaded: Loaded, context: Any, items: Sequence[Any]) -> list[dict[str, Any]]:
+    import torch
+
+    from core.lm import label_continuations
+
+    lm, renderer = loaded.lm, loaded.renderer
+    out = []
+    for item in items:
+        text = renderer.render(context.messages_for(renderer, item)).text
+        ids, label_ids = label_continuations(renderer.encode, text, item.labels)
+        with torch.inference_mode():
+            logits = lm.model(input_ids=torch.tensor([ids], device=lm.device)).logits  # every position
+            last = torch.log_softmax(lm._apply_softcap(logits[0, -1].float()), dim=-1)
+        scores = [float(last[t]) for t in label_ids]
+        out.append({"pred": item.labels[pick_best(scores)], "scores": scores})
+    return out
+
+
+def naive_generation(loaded: Loaded, context: Any, items: Sequence[Any], max_new_tokens: int) -> list[dict[str, Any]]:
+    import torch
+
+    from core.evaluation import read_answer
+
+    lm, renderer = loaded.lm, loaded.renderer
+    stop = sorted(lm.stop_ids)
+    out = []
+    for item in items:
+        ids = renderer.render(context.messages_for(renderer, item)).ids
+        input_ids = torch.tensor([ids], device=lm.device)
+        with torch.inference_mode():
+            generated = lm.model.generate(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                eos_token_id=stop,
+                pad_token_id=lm.pad_id,
+            )
+        tokens = [t for t in generated[0, len(ids) :].tolist()]
+        while tokens and tokens[-1] in lm.stop_ids:
+            tokens.pop()
+        text = lm.tokenizer.decode(tokens, skip_special_tokens=True)
+        out.append({"pred": read_answer(text, item.labels), "tokens": tokens, "text": text})
+    return out
+
+
+# ------------------------------------------------------------------------------------- fast path
+def fast_evaluate(loaded: Loaded, context: Any, items: Sequence[Any], max_new_tokens: int) -> list[Any]:
+    from core.cache import MemoryCache
+    from core.evaluation import EvalSettings, evaluate
+
+    loaded.lm.forget_prefix()  # every timed run starts cold: the context's cache is part of the cost
+    score = evaluate(
+        loaded.lm,
+        loaded.renderer,
+        context,
+        items,
+        EvalSettings(answer_mode="parse", max_new_tokens=max_new_tokens),
+        model_key="bench",
+        cache=MemoryCache(),
+    )
+    return score.predictions
+
+
+class GenerationRecorder:
+    """Wraps ``lm.generate`` to keep the token ids of each call's generations (in item order)."""
+
+    def __init__(self, lm: Any) -> None:
+        self.lm = lm
+        self.original: Callable[..., Any] = lm.generate
+        self.calls: list[list[Any]] = []
+
+    def __enter__(self) -> GenerationRecorder:
+        def recording(*args: Any, **kwargs: Any) -> Any:
+            result = self.original(*args, **kwargs)
+            self.calls.append(list(result))
+            return result
+
+        self.lm.generate = recording
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        del self.lm.generate  # back to the class's method
+
+
+# --------------------------------------------------------------------------------- the comparison
+def divergence(loaded: Loaded, prompt_ids: list[int], naive_tokens: list[int], fast_tokens: list[int]) -> dict[str, Any]:
+    """Where two greedy token streams part, and the unbatched logit gap between both picks there."""
+    import torch
+
+    lm = loaded.lm
+    at = 0
+    while at < min(len(naive_tokens), len(fast_tokens)) and naive_tokens[at] == fast_tokens[at]:
+        at += 1
+    info: dict[str, Any] = {"diverge_at_token": at}
+    if at >= len(naive_tokens) or at >= len(fast_tokens):
+        info["cause"] = "one stream stopped earlier (end of turn or length), the tokens agree up to there"
+        return info
+    with torch.inference_mode():
+        ids = torch.tensor([prompt_ids + naive_tokens[:at]], device=lm.device)
+        logits = lm.model(input_ids=ids, logits_to_keep=1).logits[0, -1].float()
+    a, b = naive_tokens[at], fast_tokens[at]
+    gap = float(logits[a] - logits[b])
+    info.update(
+        {
+            "naive_token": lm.tokenizer.decode([a]),
+            "fast_token": lm.tokenizer.decode([b]),
+            "logit_gap": round(gap, 6),
+            "cause": "near tie between two tokens: batching/padding changes float rounding"
+            if abs(gap) < 1e-2
+            else "the logits differ by more than rounding: check the fast path",
+        }
+    )
+    return info
+
+
+def run(
+    loaded: Loaded,
+    dataset: Any,
+    *,
+    items: int = 16,
+    gen_items: int = 16,
+    shots: int = 4,
+    steps: int = 2,
+    max_new_tokens: int = 128,
+    repeats: int = 2,
+    seed: int = 0,
+    quiet: bool = False,
+    label_scoring: bool = True,
+    generation: bool = True,
+) -> dict[str, Any]:
+    """Both comparisons; returns the figures (the bench's JSON line)."""
+    from core.evaluation import build_context
+    from core.lm import label_continuations, shared_prefix
+
+    renderer = loaded.renderer
+    pool = list(dataset.pool)
+    demo_shots = random.Random(seed).sample(pool, min(shots, len(pool)))
+    figures: dict[str, Any] = {
+        "bench": "eval_speed",
+        "model": loaded.model_ref,
+        "device": loaded.device,
+        "dtype": loaded.dtype,
+        "dataset": dataset.name,
+        "shots": len(demo_shots),
+        "batch_size": loaded.lm.batch_size,
+        "repeats": repeats,
+    }
+    same: list[bool] = []
+
+    if label_scoring:
+        test = list(dataset.test[:items])
+        context = build_context("io", demo_shots, {}, keywords=4, steps=steps)
+        prompts = [label_continuations(renderer.encode, renderer.render(context.messages_for(renderer, s)).text, s.labels)[0] for s in test]
+        prefix = shared_prefix(prompts)
+        total = sum(len(p) for p in prompts)
+        own = sum(len(p) - len(prefix) for p in prompts)
+        bound = total / own
+        say(f"label scoring (io): {len(test)} items, context {len(prefix)} tokens, items {own / len(test):.1f} tokens on average, bound {bound:.2f}x", quiet=quiet)
+        pairing, naive, fast = interleave(
+            lambda: naive_label_scoring(loaded, context, test),
+            lambda: fast_evaluate(loaded, context, test, max_new_tokens),
+            repeats=repeats,
+            device=loaded.device,
+            on_repeat=lambda r, b, f: say(f"  repeat {r + 1}: naive {b:.2f}s  fast {f:.2f}s  ({b / f:.2f}x)", quiet=quiet),
+        )
+        naive_preds = [n["pred"] for n in naive]
+        fast_preds = [p.pred for p in fast]
+        differ = []
+        for item, n, p in zip(test, naive, fast, strict=True):
+            if n["pred"] != p.pred:
+                ranked = sorted(n["scores"], reverse=True)
+                differ.append({"id": item.id, "naive": n["pred"], "fast": p.pred, "naive_top2_log_prob_gap": round(ranked[0] - ranked[1], 6)})
+        speedup = pairing.ratio
+        figures.update(
+            {
+                "items_label_scoring": len(test),
+                "context_tokens": len(prefix),
+                "item_tokens_mean": round(own / len(test), 2),
+                "speedup_label_scoring": round(speedup, 3),
+                "bound_label_scoring": round(bound, 3),
+                "fraction_of_bound": round(speedup / bound, 3),
+                "same_predictions_label_scoring": naive_preds == fast_preds,
+                "label_scoring_differences": differ,
+                "timings_label_scoring": pairing.summary(),
+            }
+        )
+        same.append(naive_preds == fast_preds)
+        say(f"  speedup {speedup:.2f}x = {speedup / bound:.0%} of the bound; same predictions: {naive_preds == fast_preds}", quiet=quiet)
+
+    if generation:
+        test = list(dataset.test[:gen_items])
+        rationales = {s.id: demo_rationale(s, steps) for s in demo_shots}
+        context = build_context("ph_cot", demo_shots, rationales, keywords=4, steps=steps)
+        prompt_ids = [renderer.render(context.messages_for(renderer, s)).ids for s in test]
+        say(f"generation (ph_cot, {steps} steps): {len(test)} items, prompts {sum(map(len, prompt_ids)) / len(test):.0f} tokens on average, max {max_new_tokens} new tokens", quiet=quiet)
+        with GenerationRecorder(loaded.lm) as recorder:
+            pairing, naive, fast = interleave(
+                lambda: naive_generation(loaded, context, test, max_new_tokens),
+                lambda: fast_evaluate(loaded, context, test, max_new_tokens),
+                repeats=repeats,
+                device=loaded.device,
+                on_repeat=lambda r, b, f: say(f"  repeat {r + 1}: naive {b:.2f}s  fast {f:.2f}s  ({b / f:.2f}x)", quiet=quiet),
+            )
+        first_run_calls = _first_run(recorder.calls, len(test))
+        fast_tokens = [list(g.token_ids) for g in first_run_calls]
+        naive_preds = [n["pred"] for n in naive]
+        fast_preds = [p.pred for p in fast]
+        agree = sum(a == b for a, b in zip(naive_preds, fast_preds, strict=True)) / len(test)
+        same_tokens = sum(_same_stream(n["tokens"], f) for n, f in zip(naive, fast_tokens, strict=True)) / len(test)
+        differ = []
+        for index, (item, n, p) in enumerate(zip(test, naive, fast, strict=True)):
+            if n["pred"] != p.pred:
+                entry = {"id": item.id, "naive": n["pred"], "fast": p.pred}
+                entry.update(divergence(loaded, prompt_ids[index], n["tokens"], fast_tokens[index]))
+                differ.append(entry)
+        naive_tokens = sum(len(n["tokens"]) for n in naive)
+        fast_generated = sum(len(t) for t in fast_tokens)
+        speedup = pairing.ratio
+        figures.update(
+            {
+                "items_generation": len(test),
+                "max_new_tokens": max_new_tokens,
+                "speedup_generation": round(speedup, 3),
+                "agreement_generation": round(agree, 4),
+                "same_predictions_generation": naive_preds == fast_preds,
+                "same_token_streams_generation": round(same_tokens, 4),
+                "generated_tokens_naive": naive_tokens,
+                "generated_tokens_fast": fast_generated,
+                "parse_failures_naive": sum(n["pred"] is None for n in naive),
+                "parse_failures_fast": sum(p.parse_failure for p in fast),
+                "generation_differences": differ,
+                "timings_generation": pairing.summary(),
+            }
+        )
+        same.append(naive_preds == fast_preds)
+        say(f"  speedup {speedup:.2f}x; agreement {agree:.0%}; tokens generated: naive {naive_tokens}, fast {fast_generated}", quiet=quiet)
+
+    figures["same_predictions"] = all(same)
+    figures["machine"] = machine()
+    return figures
+
+
+def _first_run(calls: list[list[Any]], count: int) -> list[Any]:
+    """The generations of the fast path's first timed run (evaluate may call generate per chunk)."""
+    flat: list[Any] = []
+    for call in calls:
+        flat.extend(call)
+        if len(flat) >= count:
+            break
+    return flat[:count]
+
+
+def _same_stream(naive: list[int], fast: list[int]) -> bool:
+    """The fast path's tokens are the naive loop's, up to where the fast path stopped early."""
+    return naive[: len(fast)] == fast
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_arguments(parser)
+    parser.add_argument("--dataset", default=DEFAULT_DATASET)
+    parser.add_argument("--items", type=int, default=16, help="test items for label scoring")
+    parser.add_argument("--gen-items", type=int, default=16, help="test items for generation")
+    parser.add_argument("--shots", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=2, help="ph_cot steps in the demo rationales")
+    parser.add_argument("--max-new-tokens", type=int, default=128, help="the naive loop's fixed budget (and the fast path's cap)")
+    parser.add_argument("--only", choices=("label", "generation"), default=None)
+    args = parser.parse_args(argv)
+
+    from core.datasets import load_dataset
+
+    loaded = load(args.model, device=args.device, dtype=args.dtype, batch_size=args.batch_size, threads=args.threads)
+    dataset = load_dataset(args.dataset)
+    figures = run(
+        loaded,
+        dataset,
+        items=args.items,
+        gen_items=args.gen_items,
+        shots=args.shots,
+        steps=args.steps,
+        max_new_tokens=args.max_new_tokens,
+        repeats=args.repeats,
+        seed=args.seed,
+        label_scoring=args.only in (None, "label"),
+        generation=args.only in (None, "generation"),
+    )
+    if args.json:
+        emit_json(figures)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

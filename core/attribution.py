@@ -1,0 +1,353 @@
+"""Post hoc attribution of the gold label's score to the words of a question.
+
+The explained output is the score of the gold label's token at the last position of the
+zero-shot prompt whose assistant turn is pre-filled with "The answer is (":
+- DeepLift (captum) explains the pre-softmax logit, with the explained words' embeddings replaced
+  by the pad token's embedding as the baseline. On transformer LMs captum's rescale rules cover
+  few layer types (not SiLU/GELU, attention or RMSNorm), so DeepLift mostly reduces to
+  (x - x') * gradient at the embeddings. One forward and one backward pass (batch of two).
+- KernelSHAP (shap) explains the log-probability; features are words, a word is removed by
+  replacing its tokens with the pad token; coalitions are evaluated many per forward pass,
+  reusing the key/value cache of the prompt before the first explained token.
+- leave_one_out (feature ablation) and random are sanity baselines.
+Only the question and the choices' texts are explained, never the template or the labels.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+import zlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.errors import ConfigError
+from core.lm import LanguageModel, label_continuations
+from core.progress import CancelToken
+from core.prompts import PromptRenderer, question_layout
+from core.samples import Sample
+from core.templates import ANSWER_OPENING, INSTRUCTION_PLAIN
+from core.words import Word, split_words, token_word_map, top_k_words, word_scores
+
+ATTRIBUTION_METHODS = ("deeplift", "kernelshap", "leave_one_out", "random")
+
+
+@dataclass(frozen=True)
+class AttributionTarget:
+    """What is explained for one sample: prompt ids, the label token, and token-to-word mapping."""
+
+    sample_id: str
+    label: str
+    label_id: int
+    prompt_ids: list[int]
+    words: list[Word]
+    token_words: list[int]  # per prompt token: word index or -1
+    tokens: list[str]
+
+    @property
+    def explained_positions(self) -> list[int]:
+        return [i for i, w in enumerate(self.token_words) if w >= 0]
+
+
+@dataclass(frozen=True)
+class Attribution:
+    method: str
+    sample_id: str
+    label: str
+    words: list[str]
+    word_scores: list[float]
+    tokens: list[str]  # the explained tokens, in order
+    token_scores: list[float]
+    token_words: list[int]  # for each explained token, its word index
+    top_words: list[str]
+    seconds: float
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Attribution:
+        return cls(**data)
+
+
+def attribution_messages(
+    renderer: PromptRenderer, sample: Sample
+) -> tuple[list[dict[str, str]], str]:
+    text, _ = question_layout(sample)
+    messages = renderer.messages(
+        INSTRUCTION_PLAIN, [{"role": "user", "content": text}], ANSWER_OPENING
+    )
+    return messages, text
+
+
+def build_target(
+    lm: LanguageModel, renderer: PromptRenderer, sample: Sample, label: str | None = None
+) -> AttributionTarget:
+    label = label if label is not None else sample.answer
+    messages, user_text = attribution_messages(renderer, sample)
+    rendered = renderer.render(messages, question=user_text)
+    prompt_ids, label_ids = label_continuations(renderer.encode, rendered.text, sample.labels)
+    _, segments = question_layout(sample)
+    base = rendered.question_span[0]
+    words = split_words(rendered.text, [(base + s, base + e) for s, e in segments])
+    encoded = renderer.tokenizer(
+        rendered.text, add_special_tokens=False, return_offsets_mapping=True
+    )
+    offsets = [tuple(pair) for pair in encoded["offset_mapping"]][: len(prompt_ids)]
+    mapping = token_word_map(offsets, words)
+    tokens = [renderer.tokenizer.decode([t]) for t in prompt_ids]
+    return AttributionTarget(
+        sample_id=sample.id,
+        label=label,
+        label_id=label_ids[sample.labels.index(label)],
+        prompt_ids=prompt_ids,
+        words=words,
+        token_words=mapping,
+        tokens=tokens,
+    )
+
+
+def _finish(
+    method: str,
+    target: AttributionTarget,
+    token_level: list[float],
+    per_word: list[float],
+    k: int,
+    started: float,
+    params: dict[str, Any],
+) -> Attribution:
+    positions = target.explained_positions
+    top = top_k_words(target.words, per_word, k)
+    return Attribution(
+        method=method,
+        sample_id=target.sample_id,
+        label=target.label,
+        words=[w.text for w in target.words],
+        word_scores=[float(s) for s in per_word],
+        tokens=[target.tokens[i] for i in positions],
+        token_scores=[float(token_level[i]) for i in positions],
+        token_words=[target.token_words[i] for i in positions],
+        top_words=[w.clean for w in top],
+        seconds=round(time.perf_counter() - started, 4),
+        params=params,
+    )
+
+
+def _spread(target: AttributionTarget, per_word: list[float]) -> list[float]:
+    """Token-level view of word scores: each word's score shared among its tokens."""
+    counts = [0] * len(target.words)
+    for w in target.token_words:
+        if w >= 0:
+            counts[w] += 1
+    return [per_word[w] / counts[w] if w >= 0 and counts[w] else 0.0 for w in target.token_words]
+
+
+def deeplift_inputs(lm: LanguageModel, target: AttributionTarget) -> tuple[torch.Tensor, torch.Tensor]:
+    """The prompt's input embeddings and DeepLift's baseline: the same with every explained
+    token's embedding replaced by the pad token's."""
+    ids = torch.tensor([target.prompt_ids], device=lm.device)
+    embedding = lm.model.get_input_embeddings()
+    with torch.no_grad():
+        embeds = embedding(ids).detach()
+        pad_vector = embedding(torch.tensor([lm.pad_id], device=lm.device))[0]
+    baseline = embeds.clone()
+    for position in target.explained_positions:
+        baseline[0, position] = pad_vector
+    return embeds, baseline
+
+
+def _has_deeplift_rules(model: Any) -> bool:
+    """Whether captum's DeepLift would apply a rescale rule inside ``model`` (a layer type it
+    supports, e.g. ReLU, Sigmoid, Tanh, Softmax modules). Without one, captum's DeepLift equals
+    (input - baseline) x the gradient at the input."""
+    try:
+        from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
+    except ImportError:  # a captum that moved it: take captum's own path
+        return True
+    supported = tuple(SUPPORTED_NON_LINEAR)
+    return any(type(module) in supported for module in model.modules())
+
+
+def deeplift(lm: LanguageModel, target: AttributionTarget, *, k: int) -> Attribution:
+    started = time.perf_counter()
+    embeds, baseline = deeplift_inputs(lm, target)
+    scorer = _LastLogit(lm.model)
+    if _has_deeplift_rules(lm.model):
+        from captum.attr import DeepLift
+
+        explainer = DeepLift(scorer)
+        with torch.enable_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
+            attributions = explainer.attribute(
+                embeds.requires_grad_(True), baselines=baseline, target=target.label_id
+            )
+    else:
+        # What captum computes here, without its batch of two (input and baseline): no layer
+        # has a rescale rule, so the multipliers are the gradient at the input. One forward
+        # (last position only) and one backward pass, batch of one.
+        inputs = embeds.requires_grad_(True)
+        with torch.enable_grad():
+            logit = scorer(inputs)[0, target.label_id]
+            (gradient,) = torch.autograd.grad(logit, inputs)
+        attributions = (inputs.detach() - baseline) * gradient
+    token_level = attributions[0].sum(dim=-1).detach().float().cpu().tolist()
+    per_word = word_scores(token_level, target.token_words, len(target.words))
+    return _finish(
+        "deeplift",
+        target,
+        token_level,
+        per_word,
+        k,
+        started,
+        {"baseline": "pad_embedding", "output": "logit"},
+    )
+
+
+class _LastLogit(torch.nn.Module):
+    """Wraps a causal LM: input embeddings -> last position's logits (only that position)."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs_embeds: torch.Tensor) -> torch.Tensor:
+        out = self.model(inputs_embeds=inputs_embeds, use_cache=False, logits_to_keep=1)
+        return out.logits[:, -1, :]
+
+
+def coalition_scorer(
+    lm: LanguageModel,
+    target: AttributionTarget,
+    *,
+    batched: bool = True,
+    cancel: CancelToken | None = None,
+) -> Callable[[np.ndarray], np.ndarray]:
+    """f(masks) -> log-prob of the label for each word coalition (1 = word kept).
+
+    Batched: the coalitions (all of the prompt's length) are scored as a prefix tree: the prompt
+    before the first explained token runs once, and so does every distinct prefix the coalitions
+    share beyond it (``LanguageModel.label_log_probs_tree``), many rows per forward pass.
+    Unbatched (the reference's path): one full forward per coalition."""
+    positions = target.explained_positions
+    word_of = {p: target.token_words[p] for p in positions}
+
+    def f(masks: np.ndarray) -> np.ndarray:
+        masks = np.asarray(masks)
+        sequences = []
+        for mask in masks:
+            ids = list(target.prompt_ids)
+            for p, w in word_of.items():
+                if mask[w] < 0.5:
+                    ids[p] = lm.pad_id
+            sequences.append(ids)
+        labels = [[target.label_id]] * len(sequences)
+        if batched:
+            scores = lm.label_log_probs_tree(sequences, labels, cancel=cancel)
+        else:
+            saved = lm.batch_size
+            lm.batch_size = 1
+            try:
+                scores = lm.label_log_probs(sequences, labels, cancel=cancel)
+            finally:
+                lm.batch_size = saved
+        return np.array([row[0] for row in scores], dtype=np.float64)
+
+    return f
+
+
+def kernelshap(
+    lm: LanguageModel,
+    target: AttributionTarget,
+    *,
+    k: int,
+    samples: int = 350,
+    seed: int = 0,
+    batched: bool = True,
+    cancel: CancelToken | None = None,
+) -> Attribution:
+    import shap
+
+    started = time.perf_counter()
+    n_words = len(target.words)
+    f = coalition_scorer(lm, target, batched=batched, cancel=cancel)
+    np.random.seed(_sample_seed(seed, target.sample_id))
+    explainer = shap.KernelExplainer(f, np.zeros((1, n_words)))
+    values = explainer.shap_values(
+        np.ones((1, n_words)), nsamples=samples, l1_reg=False, silent=True
+    )
+    per_word = [float(v) for v in np.asarray(values).reshape(-1)[:n_words]]
+    params = {
+        "samples": samples,
+        "seed": seed,
+        "masking": "pad_token",
+        "output": "log_prob",
+        "l1_reg": False,
+    }
+    return _finish("kernelshap", target, _spread(target, per_word), per_word, k, started, params)
+
+
+def leave_one_out(
+    lm: LanguageModel, target: AttributionTarget, *, k: int, cancel: CancelToken | None = None
+) -> Attribution:
+    started = time.perf_counter()
+    n_words = len(target.words)
+    masks = np.ones((n_words + 1, n_words))
+    for w in range(n_words):
+        masks[w + 1, w] = 0
+    scores = coalition_scorer(lm, target, cancel=cancel)(masks)
+    per_word = [float(scores[0] - scores[w + 1]) for w in range(n_words)]
+    return _finish(
+        "leave_one_out",
+        target,
+        _spread(target, per_word),
+        per_word,
+        k,
+        started,
+        {"masking": "pad_token", "output": "log_prob"},
+    )
+
+
+def random_attribution(target: AttributionTarget, *, k: int, seed: int = 0) -> Attribution:
+    started = time.perf_counter()
+    rng = np.random.default_rng(_sample_seed(seed, target.sample_id))
+    per_word = [float(v) for v in rng.standard_normal(len(target.words))]
+    return _finish(
+        "random", target, _spread(target, per_word), per_word, k, started, {"seed": seed}
+    )
+
+
+def _sample_seed(seed: int, sample_id: str) -> int:
+    return (seed * 1_000_003 + zlib.crc32(sample_id.encode())) % (2**32)
+
+
+def explain(
+    lm: LanguageModel,
+    renderer: PromptRenderer,
+    sample: Sample,
+    method: str,
+    *,
+    k: int,
+    shap_samples: int = 350,
+    seed: int = 0,
+    cancel: CancelToken | None = None,
+) -> Attribution:
+    """Explain the gold label of ``sample`` with ``method``; top-k words in reading order."""
+    target = build_target(lm, renderer, sample)
+    if not target.explained_positions:
+        raise ConfigError(f"sample {sample.id!r} has no words to explain")
+    if method == "deeplift":
+        return deeplift(lm, target, k=k)
+    if method == "kernelshap":
+        return kernelshap(lm, target, k=k, samples=shap_samples, seed=seed, cancel=cancel)
+    if method == "leave_one_out":
+        return leave_one_out(lm, target, k=k, cancel=cancel)
+    if method == "random":
+        return random_attribution(target, k=k, seed=seed)
+    raise ConfigError(
+        f"unknown attribution method {method!r}; use one of {', '.join(ATTRIBUTION_METHODS)}"
+    )

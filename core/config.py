@@ -1,0 +1,97 @@
+"""The parameters of one Self-AMPLIFY run, validated before any work starts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from core.errors import ConfigError
+
+ALL_METHODS = (
+    "zero_shot",
+    "io",
+    "auto_cot",
+    "deeplift",
+    "kernelshap",
+    "self_topk",
+    "ph_cot",
+    "leave_one_out",
+    "random",
+)
+STRATEGIES = ("success", "error", "random")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: str
+    dataset: str
+    methods: tuple[str, ...]
+    strategy: str = "success"
+    shots: int = 4
+    keywords: int = 4
+    steps: int = 3
+    test_limit: int = 50
+    seed: int = 0
+    shap_samples: int = 350
+    rationale_tokens: int = 128
+    eval_tokens: int = 256
+    answer_mode: str = "parse"
+    batch_size: int = 8
+    device: str | None = None
+    dtype: str | None = None
+    field_map: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> RunConfig:
+        if not self.methods:
+            raise ConfigError(
+                "no method given; use --method with one or more of " + ", ".join(ALL_METHODS)
+            )
+        unknown = [m for m in self.methods if m not in ALL_METHODS]
+        if unknown:
+            raise ConfigError(
+                f"unknown method {unknown[0]!r}; use one or more of {', '.join(ALL_METHODS)}"
+            )
+        if len(set(self.methods)) != len(self.methods):
+            raise ConfigError("a method is listed twice in --method")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(
+                f"unknown strategy {self.strategy!r}; use one of {', '.join(STRATEGIES)}"
+            )
+        for name, value, low in (
+            ("--shots", self.shots, 1),
+            ("--keywords", self.keywords, 1),
+            ("--steps", self.steps, 1),
+            ("--test-limit", self.test_limit, 1),
+            ("--shap-samples", self.shap_samples, 4),
+            ("--rationale-tokens", self.rationale_tokens, 1),
+            ("--eval-tokens", self.eval_tokens, 1),
+            ("--batch-size", self.batch_size, 1),
+        ):
+            if value < low:
+                raise ConfigError(f"{name} must be at least {low}, not {value}")
+        if self.answer_mode not in ("parse", "label"):
+            raise ConfigError(f"unknown answer mode {self.answer_mode!r}; use parse or label")
+        return self
+
+    @property
+    def needs_shots(self) -> bool:
+        return any(m != "zero_shot" for m in self.methods)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["methods"] = list(self.methods)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        values = dict(data)
+        values["methods"] = tuple(values.get("methods", ()))
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def identity(self) -> dict[str, Any]:
+        """What determines the results (batch size and device choice excluded: speed only)."""
+        data = self.to_dict()
+        data.pop("batch_size", None)
+        return data

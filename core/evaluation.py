@@ -1,0 +1,331 @@
+"""Step 3 of Self-AMPLIFY: build each method's n-shot chat context and score it on test items.
+
+Demos and the test pre-fill come from the same templates. zero_shot and io are scored by the
+label tokens' logits at the last position; methods whose demos carry a rationale generate one and
+read "answer is (X)" from it (generation stops as soon as that is complete), or with
+``answer_mode="label"`` stop at "answer is (" and take the argmax over the valid labels.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core import templates
+from core.cache import PREDICTION, ResultCache, content_hash
+from core.errors import ConfigError
+from core.lm import LanguageModel, label_continuations, shared_prefix
+from core.progress import CancelToken, Progress, ProgressCallback, no_progress
+from core.prompts import Message, PromptRenderer, format_question
+from core.rationales import KEYWORD_METHODS, RATIONALE_METHODS, EventSink, no_events
+from core.samples import Sample
+from core.selection import sample_key
+from core.stats import wilson_interval
+
+LABEL_SCORED = ("zero_shot", "io")
+EVAL_METHODS = LABEL_SCORED + RATIONALE_METHODS
+ANSWER_MODES = ("parse", "label")
+ANSWER_PATTERN = re.compile(r"answer is \(([^()\n]{1,40})\)", re.IGNORECASE)
+OPEN_ANSWER = re.compile(r"answer is \($", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Context:
+    """A method's n-shot context: chat messages without the test question, and the pre-fill."""
+
+    method: str
+    instruction: str
+    demos: list[Message]
+    prefill: str
+    shots: list[dict[str, Any]] = field(default_factory=list)
+
+    def messages_for(self, renderer: PromptRenderer, sample: Sample | None) -> list[Message]:
+        turns = list(self.demos)
+        if sample is not None:
+            turns.append({"role": "user", "content": format_question(sample)})
+        return renderer.messages(
+            self.instruction, turns, self.prefill if sample is not None else None
+        )
+
+    def to_content(self, renderer: PromptRenderer) -> dict[str, Any]:
+        messages = self.messages_for(renderer, None)
+        return {
+            "method": self.method,
+            "instruction": self.instruction,
+            "messages": messages,
+            "context": renderer.render_text(messages) if messages else "",
+            "shots": self.shots,
+            "prefill": self.prefill,
+        }
+
+
+def build_context(
+    method: str,
+    shots: Sequence[Sample],
+    rationales: Mapping[str, str],
+    *,
+    keywords: int,
+    steps: int,
+) -> Context:
+    """The context of ``method`` from shots and, for rationale methods, each shot's demo text."""
+    if method not in EVAL_METHODS:
+        raise ConfigError(f"unknown method {method!r}; use one of {', '.join(EVAL_METHODS)}")
+    if method == "zero_shot":
+        return Context(method, templates.INSTRUCTION_PLAIN, [], templates.ANSWER_OPENING, [])
+    if method == "io":
+        instruction, prefill = templates.INSTRUCTION_PLAIN, templates.ANSWER_OPENING
+    elif method in KEYWORD_METHODS:
+        instruction, prefill = (
+            templates.INSTRUCTION_KEYWORDS.format(k=keywords),
+            templates.keyword_opening(keywords),
+        )
+    elif method == "ph_cot":
+        instruction, prefill = (
+            templates.INSTRUCTION_PH_COT.format(p=steps),
+            templates.ph_cot_opening(steps),
+        )
+    else:
+        instruction, prefill = templates.INSTRUCTION_AUTO_COT, templates.AUTO_COT_OPENING
+    demos: list[Message] = []
+    shot_records: list[dict[str, Any]] = []
+    for shot in shots:
+        answer_turn = templates.io_answer(shot.answer) if method == "io" else rationales[shot.id]
+        demos.append({"role": "user", "content": format_question(shot)})
+        demos.append({"role": "assistant", "content": answer_turn})
+        shot_records.append(
+            {
+                "id": shot.id,
+                "question": shot.question,
+                "choices": [{"label": c.label, "text": c.text} for c in shot.choices],
+                "answer": shot.answer,
+                "rationale": None if method == "io" else rationales[shot.id],
+            }
+        )
+    return Context(method, instruction, demos, prefill, shot_records)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    id: str
+    gold: str
+    pred: str | None
+    correct: bool
+    parse_failure: bool = False
+    output: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "gold": self.gold,
+            "pred": self.pred,
+            "correct": self.correct,
+            "parse_failure": self.parse_failure,
+            "output": self.output,
+        }
+
+
+@dataclass(frozen=True)
+class MethodScore:
+    method: str
+    accuracy: float
+    ci95: tuple[float, float]
+    n: int
+    parse_failures: int
+    seconds: float
+    predictions: list[Prediction]
+
+
+def read_answer(text: str, labels: Sequence[str]) -> str | None:
+    """The label in the first "answer is (X)", matched exactly, else case-insensitively."""
+    match = ANSWER_PATTERN.search(text)
+    if not match:
+        return None
+    raw = match.group(1).strip()
+    if raw in labels:
+        return raw
+    lowered = {label.lower(): label for label in labels}
+    return lowered.get(raw.lower())
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    answer_mode: str = "parse"
+    max_new_tokens: int = 256
+
+
+def evaluate(
+    lm: LanguageModel,
+    renderer: PromptRenderer,
+    context: Context,
+    items: Sequence[Sample],
+    settings: EvalSettings,
+    *,
+    model_key: str,
+    cache: ResultCache,
+    run_id: str | None = None,
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None,
+    events: EventSink = no_events,
+) -> MethodScore:
+    """Score a context on test items; items already predicted under the same context are reused."""
+    if settings.answer_mode not in ANSWER_MODES:
+        raise ConfigError(
+            f"unknown answer mode {settings.answer_mode!r}; use one of {', '.join(ANSWER_MODES)}"
+        )
+    started = time.perf_counter()
+    stage = f"evaluate:{context.method}"
+    context_key = content_hash(
+        {
+            "messages": context.messages_for(renderer, None),
+            "prefill": context.prefill,
+            "instruction": context.instruction,
+        }
+    )
+    generation = context.method not in LABEL_SCORED
+    keys = [
+        content_hash(
+            {
+                "kind": PREDICTION,
+                "v": 1,
+                "model": model_key,
+                "context": context_key,
+                "sample": sample_key(item),
+                "mode": settings.answer_mode if generation else "label",
+                "max_new_tokens": settings.max_new_tokens if generation else None,
+            }
+        )
+        for item in items
+    ]
+    found: dict[int, Prediction] = {}
+    for i, key in enumerate(keys):
+        hit = cache.get(PREDICTION, key)
+        if hit is not None:
+            found[i] = Prediction(**hit)
+    todo = [i for i in range(len(items)) if i not in found]
+    progress(Progress(stage, len(found), len(items)))
+    chunk = max(1, lm.batch_size) * 4  # results are stored as they come, so a kill loses little
+    for start in range(0, len(todo), chunk):
+        part = todo[start : start + chunk]
+        batch_items = [items[i] for i in part]
+        if generation:
+            predictions = _generate_predictions(
+                lm, renderer, context, batch_items, settings, cancel, events
+            )
+        else:
+            predictions = _label_predictions(lm, renderer, context, batch_items, cancel)
+        for i, prediction in zip(part, predictions, strict=True):
+            cache.put(PREDICTION, keys[i], prediction.to_dict(), run_id=run_id)
+            found[i] = prediction
+        progress(Progress(stage, len(found), len(items)))
+    ordered = [found[i] for i in range(len(items))]
+    correct = sum(p.correct for p in ordered)
+    return MethodScore(
+        method=context.method,
+        accuracy=round(correct / len(ordered), 4) if ordered else 0.0,
+        ci95=wilson_interval(correct, len(ordered)),
+        n=len(ordered),
+        parse_failures=sum(p.parse_failure for p in ordered),
+        seconds=round(time.perf_counter() - started, 3),
+        predictions=ordered,
+    )
+
+
+def _label_predictions(
+    lm: LanguageModel,
+    renderer: PromptRenderer,
+    context: Context,
+    items: Sequence[Sample],
+    cancel: CancelToken | None,
+) -> list[Prediction]:
+    prompts = []
+    for item in items:
+        text = renderer.render(context.messages_for(renderer, item)).text
+        prompts.append(label_continuations(renderer.encode, text, item.labels))
+    ids = [p for p, _ in prompts]
+    prefix = shared_prefix(ids)
+    scores = lm.label_log_probs(
+        [p[len(prefix) :] for p in ids],
+        [labels for _, labels in prompts],
+        prefix=prefix,
+        cancel=cancel,
+    )
+    out = []
+    for item, log_probs in zip(items, scores, strict=True):
+        best = max(range(len(log_probs)), key=lambda i: (log_probs[i], -i))
+        pred = item.labels[best]
+        out.append(Prediction(item.id, item.answer, pred, pred == item.answer))
+    return out
+
+
+def _generate_predictions(
+    lm: LanguageModel,
+    renderer: PromptRenderer,
+    context: Context,
+    items: Sequence[Sample],
+    settings: EvalSettings,
+    cancel: CancelToken | None,
+    events: EventSink,
+) -> list[Prediction]:
+    prompts = [renderer.render(context.messages_for(renderer, item)) for item in items]
+    ids = [p.ids for p in prompts]
+    prefix = shared_prefix(ids)
+    if settings.answer_mode == "label":
+
+        def stop(text: str) -> bool:
+            return bool(OPEN_ANSWER.search(text))
+    else:
+
+        def stop(text: str) -> bool:
+            return bool(ANSWER_PATTERN.search(text))
+
+    generations = lm.generate(
+        [i[len(prefix) :] for i in ids],
+        prefix=prefix,
+        max_new_tokens=settings.max_new_tokens,
+        stop_rule=stop,
+        cancel=cancel,
+    )
+    out: list[Prediction] = []
+    label_jobs: list[int] = []
+    for index, (item, generation) in enumerate(zip(items, generations, strict=True)):
+        text = generation.text
+        if settings.answer_mode == "label" and OPEN_ANSWER.search(text):
+            label_jobs.append(index)
+            out.append(Prediction(item.id, item.answer, None, False, False, text))
+            continue
+        pred = read_answer(text, item.labels)
+        out.append(Prediction(item.id, item.answer, pred, pred == item.answer, pred is None, text))
+    if label_jobs:
+        jobs = []
+        for index in label_jobs:
+            full = prompts[index].text + out[index].output
+            jobs.append(label_continuations(renderer.encode, full, items[index].labels))
+        scores = lm.label_log_probs(
+            [p for p, _ in jobs], [labels for _, labels in jobs], cancel=cancel
+        )
+        for index, log_probs in zip(label_jobs, scores, strict=True):
+            item = items[index]
+            best = max(range(len(log_probs)), key=lambda i: (log_probs[i], -i))
+            pred = item.labels[best]
+            out[index] = Prediction(
+                item.id,
+                item.answer,
+                pred,
+                pred == item.answer,
+                False,
+                out[index].output + pred + ")",
+            )
+    for prediction in out:
+        events(
+            "text",
+            {
+                "stage": f"evaluate:{context.method}",
+                "sample_id": prediction.id,
+                "text": prediction.output,
+                "final": True,
+            },
+        )
+    return out

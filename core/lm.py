@@ -1,0 +1,580 @@
+"""The language-model engine: batched label scoring and greedy generation with early stop.
+
+Two ideas keep evaluation cheap:
+- a shared prefix (the n-shot context) is run once and its key/value cache reused for every item;
+  items are padded *between* the prefix and their own tokens, with explicit position ids, so that
+  every row's last real token sits in the last column;
+- only the last position's logits are computed (``logits_to_keep=1``), never the full
+  (positions x vocabulary) tensor.
+The last prefix's cache is kept between calls (evaluation scores a test set in chunks under one
+context). Many same-length prompts that share prefixes at many depths (KernelSHAP's coalitions)
+are scored as a prefix tree: each distinct prefix segment is run once (``label_log_probs_tree``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.batching import is_out_of_memory, release_memory, run_in_batches
+from core.errors import ConfigError
+from core.progress import CancelToken
+
+StopRule = Callable[[str], bool]
+
+# Prefix-tree scoring's cost model, in tokens' worth of compute (measured with the built-in model
+# on one CPU core): one forward pass's fixed cost (reading every weight once, ~40 ms), and the
+# copies of one cached position per row that every pass makes (stitching the cache, the cache's
+# own concatenation, grouped-query attention's key/value repeat). Rows per pass: enough for
+# ``TREE_TOKENS_PER_ROW`` x batch size tokens, so that matrix products stay efficient.
+TREE_FORWARD_OVERHEAD_TOKENS = 16
+TREE_CACHED_POSITION_COST = 0.03
+TREE_TOKENS_PER_ROW = 64
+
+
+# Decoding appends one position per step: into spare room for this many positions at a time.
+GROWTH_ROOM = 64
+
+
+class _NoTree(Exception):
+    """The model's cache is not one the prefix tree can slice and stitch (use the flat path)."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    token_ids: tuple[int, ...]
+    stop_reason: str  # "rule" | "eos" | "length"
+
+
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def shared_prefix(sequences: Sequence[Sequence[int]]) -> list[int]:
+    """The longest token prefix shared by all sequences, leaving each at least one own token."""
+    if not sequences:
+        return []
+    length = min(len(s) for s in sequences) - 1
+    first = sequences[0]
+    for other in sequences[1:]:
+        length = min(length, common_prefix_length(first, other))
+    return list(first[: max(0, length)])
+
+
+def label_continuations(
+    encode: Callable[[str], list[int]], text: str, labels: Sequence[str]
+) -> tuple[list[int], list[int]]:
+    """Prompt ids and one next-token id per label, robust to BPE merges at the boundary.
+
+    The prompt is cut back to the part that is identical whatever label follows it; each label's
+    id is the first token after that point. Labels whose first tokens collide are refused."""
+    base = encode(text)
+    fulls = [encode(text + label) for label in labels]
+    cut = len(base)
+    for full in fulls:
+        cut = min(cut, common_prefix_length(base, full))
+    first_ids = [full[cut] for full in fulls]
+    if len(set(first_ids)) != len(first_ids):
+        raise ConfigError(
+            f"the labels {list(labels)} start with the same token for this tokenizer; "
+            "use distinct labels (e.g. A, B, C)"
+        )
+    return base[:cut], first_ids
+
+
+class _Growth:
+    """Makes one plain ``DynamicLayer`` append new positions into spare room of a larger buffer
+    (the layer's keys and values are views of it) instead of concatenating: a decode step then
+    copies one position per row instead of the whole cache. Same values, same shapes."""
+
+    def __init__(self, layer: Any, room: int) -> None:
+        self.layer = layer
+        self.room = room
+        self.keys = self.values = layer.keys
+        self.length = 0
+        self.view: Any = None
+        self._reserve(room)
+        layer.update = self.update  # this instance only; DynamicLayer itself is untouched
+
+    def _reserve(self, room: int) -> None:
+        keys, values = self.layer.keys, self.layer.values
+        b, h, n, _ = keys.shape
+        self.keys = keys.new_empty((b, h, n + room, keys.shape[-1]))
+        self.values = values.new_empty((b, values.shape[1], n + room, values.shape[-1]))
+        self.keys[:, :, :n].copy_(keys)
+        self.values[:, :, :n].copy_(values)
+        self.length = n
+        self._publish()
+
+    def _publish(self) -> None:
+        self.layer.keys = self.keys[:, :, : self.length]
+        self.layer.values = self.values[:, :, : self.length]
+        self.view = self.layer.keys
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        new = key_states.shape[-2]
+        if self.layer.keys is not self.view:  # replaced, e.g. by batch_select_indices
+            self._reserve(max(self.room, new))
+        elif self.length + new > self.keys.shape[2]:
+            self._reserve(max(self.room, new))
+        self.keys[:, :, self.length : self.length + new].copy_(key_states)
+        self.values[:, :, self.length : self.length + new].copy_(value_states)
+        self.length += new
+        self._publish()
+        return self.layer.keys, self.layer.values
+
+
+def grow_in_place(cache: Any, room: int) -> bool:
+    """Let every layer of a plain ``DynamicCache`` grow into spare room (see ``_Growth``);
+    other caches (sliding windows, quantised, older transformers) are left as they are."""
+    layers = getattr(cache, "layers", None)
+    if type(cache).__name__ != "DynamicCache" or not layers:
+        return False
+    for layer in layers:
+        keys = getattr(layer, "keys", None)
+        if (
+            type(layer).__name__ != "DynamicLayer"
+            or not isinstance(keys, torch.Tensor)
+            or keys.dim() != 4
+        ):
+            return False
+    for layer in layers:
+        _Growth(layer, room)
+    return True
+
+
+class LanguageModel:
+    """A loaded causal LM with the few operations sa-tui needs."""
+
+    def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 8) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.device = next(model.parameters()).device
+        self.pad_id = int(
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        )
+        self.stop_ids = self._stop_ids()
+        self.softcap = getattr(model.config, "final_logit_softcapping", None)
+        self._prefix_memo: tuple[tuple[int, ...], Any] | None = None
+
+    def _stop_ids(self) -> set[int]:
+        ids: set[int] = set()
+        eos = self.tokenizer.eos_token_id
+        if isinstance(eos, int):
+            ids.add(eos)
+        config_eos = getattr(self.model.generation_config, "eos_token_id", None)
+        if isinstance(config_eos, int):
+            ids.add(config_eos)
+        elif isinstance(config_eos, list):
+            ids.update(int(i) for i in config_eos)
+        for token in ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|endoftext|>"):
+            token_id = self.tokenizer.convert_tokens_to_ids(token)
+            if (
+                isinstance(token_id, int)
+                and token_id != self.tokenizer.unk_token_id
+                and token_id >= 0
+            ):
+                ids.add(token_id)
+        return ids
+
+    # ------------------------------------------------------------------ forward passes
+    def _forward_last(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        position_ids: torch.Tensor,
+        cache: Any = None,
+    ) -> tuple[torch.Tensor, Any]:
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        logits = out.logits[:, -1, :].float()
+        return logits, out.past_key_values
+
+    def prefix_cache(self, prefix: Sequence[int]) -> Any:
+        """Key/value cache of a shared prefix (batch of one); None for an empty prefix."""
+        if not prefix:
+            return None
+        ids = torch.tensor([list(prefix)], device=self.device)
+        with torch.inference_mode():
+            out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        return out.past_key_values
+
+    def _shared_prefix_cache(self, prefix: Sequence[int]) -> Any:
+        """``prefix_cache`` of the last prefix seen, kept between calls (it is never modified:
+        every batch works on its own copy)."""
+        key = tuple(int(t) for t in prefix)
+        if not key:
+            return None
+        if self._prefix_memo is None or self._prefix_memo[0] != key:
+            self._prefix_memo = None  # free the old one first
+            self._prefix_memo = (key, self.prefix_cache(key))
+        return self._prefix_memo[1]
+
+    def forget_prefix(self) -> None:
+        """Drop the kept prefix cache (to free its memory, or to time a cold start)."""
+        self._prefix_memo = None
+
+    def _batch_inputs(
+        self, prefix_len: int, suffixes: Sequence[Sequence[int]]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in suffixes)
+        rows = len(suffixes)
+        input_ids = torch.full((rows, width), self.pad_id, dtype=torch.long)
+        suffix_mask = torch.zeros((rows, width), dtype=torch.long)
+        for row, suffix in enumerate(suffixes):
+            input_ids[row, width - len(suffix) :] = torch.tensor(list(suffix), dtype=torch.long)
+            suffix_mask[row, width - len(suffix) :] = 1
+        mask = torch.cat([torch.ones((rows, prefix_len), dtype=torch.long), suffix_mask], dim=1)
+        positions = (prefix_len + suffix_mask.cumsum(-1) - 1).clamp(min=0)
+        return input_ids.to(self.device), mask.to(self.device), positions.to(self.device)
+
+    def _expand(self, cache: Any, rows: int) -> Any:
+        if cache is None:
+            return None
+        expanded = copy.deepcopy(cache)
+        if rows > 1:
+            expanded.batch_repeat_interleave(rows)
+        return expanded
+
+    def _apply_softcap(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.softcap:
+            return torch.tanh(logits / self.softcap) * self.softcap
+        return logits
+
+    # ------------------------------------------------------------------ label scoring
+    def label_log_probs(
+        self,
+        suffixes: Sequence[Sequence[int]],
+        label_ids: Sequence[Sequence[int]],
+        *,
+        prefix: Sequence[int] = (),
+        cancel: CancelToken | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> list[list[float]]:
+        """Log-probability (over the full vocabulary) of each item's label tokens at its last position."""
+        cache = self._shared_prefix_cache(prefix)
+        order = sorted(range(len(suffixes)), key=lambda i: len(suffixes[i]))
+
+        def work(batch: Sequence[int]) -> list[list[float]]:
+            ids, mask, positions = self._batch_inputs(len(prefix), [suffixes[i] for i in batch])
+            with torch.inference_mode():
+                logits, _ = self._forward_last(
+                    ids, mask, positions, self._expand(cache, len(batch))
+                )
+            log_probs = torch.log_softmax(self._apply_softcap(logits), dim=-1)
+            return [[float(log_probs[row, t]) for t in label_ids[i]] for row, i in enumerate(batch)]
+
+        scored = run_in_batches(
+            order, work, batch_size=self.batch_size, cancel=cancel, on_batch=on_batch
+        )
+        result: list[list[float]] = [[] for _ in suffixes]
+        for i, values in zip(order, scored, strict=True):
+            result[i] = values
+        return result
+
+    def label_log_probs_tree(
+        self,
+        sequences: Sequence[Sequence[int]],
+        label_ids: Sequence[Sequence[int]],
+        *,
+        cancel: CancelToken | None = None,
+    ) -> list[list[float]]:
+        """``label_log_probs`` for many prompts of one length that share prefixes at many depths
+        (a prompt with words masked in many ways): the distinct prefixes form a tree, cut into
+        segments where a cost model says so; each distinct segment is run once, on the key/value
+        cache of its parent, many per forward pass. Same values as running every prompt whole
+        (up to float rounding). Prompts of different lengths, or a model whose cache is not a
+        plain ``DynamicCache``, take the flat path (shared prefix + batches)."""
+        if not sequences:
+            return []
+        if len(sequences) > 1 and len({len(s) for s in sequences}) == 1:
+            try:
+                return self._tree_log_probs(sequences, label_ids, cancel)
+            except _NoTree:
+                pass
+            except RuntimeError as error:  # the tree's caches did not fit even one row a pass
+                if not is_out_of_memory(error):
+                    raise
+                release_memory()
+        prefix = shared_prefix(sequences)
+        return self.label_log_probs(
+            [s[len(prefix) :] for s in sequences], label_ids, prefix=prefix, cancel=cancel
+        )
+
+    def _tree_rows(self, segment: int) -> int:
+        """Rows per forward for a segment of this many tokens."""
+        batch = max(1, self.batch_size)
+        return max(batch, batch * TREE_TOKENS_PER_ROW // max(1, segment))
+
+    def _tree_log_probs(
+        self,
+        sequences: Sequence[Sequence[int]],
+        label_ids: Sequence[Sequence[int]],
+        cancel: CancelToken | None,
+    ) -> list[list[float]]:
+        seqs = np.asarray([list(s) for s in sequences], dtype=np.int64)
+        n, length = seqs.shape
+        # groups[b][r]: id of row r's prefix of length b among the distinct ones (0..counts[b]-1)
+        groups = [np.zeros(n, dtype=np.int64)]
+        counts = [1]
+        for b in range(length):
+            column = seqs[:, b]
+            key = groups[-1] * (int(column.max()) + 1) + column
+            _, inverse = np.unique(key, return_inverse=True)
+            groups.append(inverse.reshape(-1).astype(np.int64))
+            counts.append(int(groups[-1].max()) + 1)
+        cuts = self._tree_cuts(counts, length)
+        wanted = sorted({int(t) for ids in label_ids for t in ids})
+        column_of = {t: i for i, t in enumerate(wanted)}
+        wanted_ids = torch.tensor(wanted, device=self.device)
+        levels: list[dict[str, Any]] = []  # per level: parent ids, per-layer key/value segments
+        template: list[Any] = []  # a cache object of the model's own kind, to copy
+        final: list[list[float]] = []
+        for depth, (start, end) in enumerate(zip(cuts, cuts[1:], strict=False)):
+            last = end == length
+            _, representative = np.unique(groups[end], return_index=True)
+            parent = groups[start][representative]
+            tokens = torch.as_tensor(seqs[representative, start:end], device=self.device)
+
+            def work(
+                batch: Sequence[int],
+                start: int = start,
+                end: int = end,
+                last: bool = last,
+                tokens: torch.Tensor = tokens,
+                parent: np.ndarray = parent,
+            ) -> list[Any]:
+                index = np.asarray(batch, dtype=np.int64)
+                cache = self._tree_cache(levels, template, parent[index]) if levels else None
+                positions = torch.arange(start, end, device=self.device).expand(len(batch), -1)
+                with torch.inference_mode():
+                    out = self.model(
+                        input_ids=tokens[torch.as_tensor(index, device=self.device)],
+                        position_ids=positions,
+                        past_key_values=cache,
+                        use_cache=True,
+                        logits_to_keep=1,
+                    )
+                    if last:
+                        logits = self._apply_softcap(out.logits[:, -1, :].float())
+                        picked = torch.log_softmax(logits, dim=-1)[:, wanted_ids]
+                        return picked.cpu().tolist()
+                    made = out.past_key_values
+                    if not template:
+                        self._check_tree_cache(made, end)
+                        template.append(made)
+                    segment = [
+                        (layer.keys[:, :, start:end].clone(), layer.values[:, :, start:end].clone())
+                        for layer in made.layers
+                    ]
+                return [(segment, row) for row in range(len(batch))]
+
+            done = run_in_batches(
+                list(range(counts[end])),
+                work,
+                batch_size=self._tree_rows(end - start),
+                cancel=cancel,
+            )
+            if last:
+                final = done
+                break
+            chunks = [segment for segment, row in done if row == 0]
+            layers = [
+                (
+                    torch.cat([chunk[i][0] for chunk in chunks], dim=0),
+                    torch.cat([chunk[i][1] for chunk in chunks], dim=0),
+                )
+                for i in range(len(chunks[0]))
+            ]
+            levels.append({"parent": parent if depth else None, "layers": layers})
+        rows = groups[length]
+        return [[final[rows[r]][column_of[int(t)]] for t in label_ids[r]] for r in range(n)]
+
+    @staticmethod
+    def _tree_cuts_cost(counts: Sequence[int], start: int, end: int, rows: int) -> float:
+        return (
+            counts[end] * (end - start)
+            + TREE_CACHED_POSITION_COST * counts[end] * end
+            + TREE_FORWARD_OVERHEAD_TOKENS * math.ceil(counts[end] / rows)
+        )
+
+    def _tree_cuts(self, counts: Sequence[int], length: int) -> list[int]:
+        """Segment boundaries 0 = c0 < c1 < ... < length minimising the tokens run (each distinct
+        prefix of a segment's end runs the segment once) plus a fixed cost per forward pass.
+        Only ends just before a column where prefixes part are worth considering."""
+        ends = [b for b in range(1, length) if counts[b + 1] > counts[b]] + [length]
+        points = [0] + ends
+        best = [0.0] + [math.inf] * len(ends)
+        previous = [0] * len(points)
+        for j in range(1, len(points)):
+            end = points[j]
+            for i in range(j):
+                start = points[i]
+                cost = best[i] + self._tree_cuts_cost(
+                    counts, start, end, self._tree_rows(end - start)
+                )
+                if cost < best[j]:
+                    best[j], previous[j] = cost, i
+        cuts = [len(points) - 1]
+        while cuts[-1] != 0:
+            cuts.append(previous[cuts[-1]])
+        return [points[i] for i in reversed(cuts)]
+
+    @staticmethod
+    def _check_tree_cache(cache: Any, length: int) -> None:
+        layers = getattr(cache, "layers", None)
+        if type(cache).__name__ != "DynamicCache" or not layers:
+            raise _NoTree
+        for layer in layers:
+            keys = getattr(layer, "keys", None)
+            if (
+                type(layer).__name__ != "DynamicLayer"
+                or keys is None
+                or keys.dim() != 4
+                or keys.shape[2] != length
+            ):
+                raise _NoTree
+
+    def _tree_cache(
+        self, levels: list[dict[str, Any]], template: list[Any], parents: np.ndarray
+    ) -> Any:
+        """The key/value cache under some groups of the next level, given their parents' ids: the
+        ancestors' segments stitched along the sequence, in a copy of the model's own cache."""
+        chain = [parents]  # chain[k]: the ids at level k
+        for level in reversed(levels[1:]):
+            chain.append(level["parent"][chain[-1]])
+        chain.reverse()
+        cache = copy.copy(template[0])
+        cache.layers = [copy.copy(layer) for layer in template[0].layers]
+        for i, layer in enumerate(cache.layers):
+            keys, values = [], []
+            for level, ids in zip(levels, chain, strict=True):
+                selector = torch.as_tensor(ids, device=self.device)
+                keys.append(level["layers"][i][0][selector])
+                values.append(level["layers"][i][1][selector])
+            layer.keys = torch.cat(keys, dim=2) if len(keys) > 1 else keys[0]
+            layer.values = torch.cat(values, dim=2) if len(values) > 1 else values[0]
+        return cache
+
+    # ------------------------------------------------------------------ generation
+    def generate(
+        self,
+        suffixes: Sequence[Sequence[int]],
+        *,
+        prefix: Sequence[int] = (),
+        max_new_tokens: int = 256,
+        stop_rule: StopRule | None = None,
+        cancel: CancelToken | None = None,
+        on_batch: Callable[[int], None] | None = None,
+        on_text: Callable[[int, str], None] | None = None,
+    ) -> list[Generation]:
+        """Greedy decoding for many prompts sharing ``prefix``; each row stops at EOS, when
+        ``stop_rule(generated_text)`` is true, or after ``max_new_tokens``. Finished rows leave
+        the batch. Items are batched by length."""
+        cache = self._shared_prefix_cache(prefix)
+        order = sorted(range(len(suffixes)), key=lambda i: len(suffixes[i]))
+
+        def work(batch: Sequence[int]) -> list[Generation]:
+            return self._generate_batch(
+                [suffixes[i] for i in batch],
+                list(batch),
+                len(prefix),
+                cache,
+                max_new_tokens,
+                stop_rule,
+                cancel,
+                on_text,
+            )
+
+        generated = run_in_batches(
+            order, work, batch_size=self.batch_size, cancel=cancel, on_batch=on_batch
+        )
+        result: list[Generation | None] = [None] * len(suffixes)
+        for i, generation in zip(order, generated, strict=True):
+            result[i] = generation
+        return [g for g in result if g is not None]
+
+    def _generate_batch(
+        self,
+        suffixes: Sequence[Sequence[int]],
+        item_indices: list[int],
+        prefix_len: int,
+        prefix_cache: Any,
+        max_new_tokens: int,
+        stop_rule: StopRule | None,
+        cancel: CancelToken | None,
+        on_text: Callable[[int, str], None] | None,
+    ) -> list[Generation]:
+        rows = len(suffixes)
+        ids, mask, positions = self._batch_inputs(prefix_len, suffixes)
+        tokens: list[list[int]] = [[] for _ in range(rows)]
+        reasons: list[str] = ["length"] * rows
+        active = list(range(rows))  # batch row -> item row
+        with torch.inference_mode():
+            logits, cache = self._forward_last(
+                ids, mask, positions, self._expand(prefix_cache, rows)
+            )
+            if max_new_tokens > 1:
+                grow_in_place(cache, min(GROWTH_ROOM, max_new_tokens))
+            last_positions = positions[:, -1]
+            for step in range(max_new_tokens):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                next_ids = logits.argmax(dim=-1).tolist()
+                keep: list[int] = []
+                for slot, row in enumerate(active):
+                    token = int(next_ids[slot])
+                    if token in self.stop_ids:
+                        reasons[row] = "eos"
+                        continue
+                    tokens[row].append(token)
+                    text = self.tokenizer.decode(tokens[row], skip_special_tokens=True)
+                    if on_text is not None:
+                        on_text(item_indices[row], text)
+                    if stop_rule is not None and stop_rule(text):
+                        reasons[row] = "rule"
+                        continue
+                    keep.append(slot)
+                if not keep or step == max_new_tokens - 1:
+                    break
+                if len(keep) < len(active):
+                    index = torch.tensor(keep, device=self.device)
+                    cache.batch_select_indices(index)
+                    mask = mask[index]
+                    last_positions = last_positions[index]
+                    active = [active[slot] for slot in keep]
+                step_ids = torch.tensor([[tokens[row][-1]] for row in active], device=self.device)
+                mask = torch.cat(
+                    [mask, torch.ones((len(active), 1), dtype=mask.dtype, device=self.device)],
+                    dim=1,
+                )
+                last_positions = last_positions + 1
+                logits, cache = self._forward_last(step_ids, mask, last_positions[:, None], cache)
+        return [
+            Generation(
+                text=self.tokenizer.decode(tokens[row], skip_special_tokens=True),
+                token_ids=tuple(tokens[row]),
+                stop_reason=reasons[row],
+            )
+            for row in range(rows)
+        ]

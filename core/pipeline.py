@@ -1,0 +1,303 @@
+"""The whole Self-AMPLIFY protocol for one configuration: select, explain, build, evaluate.
+
+Every intermediate result goes through a ResultCache, so a re-run of the same configuration
+reuses stored work and an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.cache import MemoryCache, ResultCache, content_hash
+from core.config import RunConfig
+from core.errors import ConfigError
+from core.evaluation import EvalSettings, MethodScore, build_context, evaluate
+from core.progress import CancelToken, Progress, ProgressCallback, no_progress
+from core.rationales import (
+    RATIONALE_METHODS,
+    EventSink,
+    Rationale,
+    RationaleSettings,
+    make_rationales,
+    no_events,
+)
+from core.samples import Dataset, Sample
+from core.selection import Candidate, select_shots
+from core.stats import mcnemar_exact
+from core.versions import library_versions
+
+
+@dataclass
+class MethodResult:
+    method: str
+    score: MethodScore
+    context: dict[str, Any]  # the prompt-version content: messages, context text, shots, prefill
+    rationales: list[Rationale]
+    rationale_seconds: float
+    vs_io: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "accuracy": self.score.accuracy,
+            "ci95": list(self.score.ci95),
+            "n": self.score.n,
+            "parse_failures": self.score.parse_failures,
+            "seconds": round(self.score.seconds + self.rationale_seconds, 3),
+            "eval_seconds": self.score.seconds,
+            "rationale_seconds": round(self.rationale_seconds, 3),
+            "context": self.context["context"],
+            "shots": [{"id": s["id"], "rationale": s["rationale"]} for s in self.context["shots"]],
+            "predictions": [
+                {"id": p.id, "gold": p.gold, "pred": p.pred, "correct": p.correct}
+                for p in self.score.predictions
+            ],
+            "vs_io": self.vs_io,
+        }
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    model_info: dict[str, Any]
+    dataset_info: dict[str, Any]
+    versions: dict[str, str]
+    device: str
+    shots: list[Sample]
+    candidates: list[Candidate]
+    methods: list[MethodResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.config.model,
+            "dataset": self.config.dataset,
+            "seed": self.config.seed,
+            "config": self.config.to_dict(),
+            "device": self.device,
+            "versions": self.versions,
+            "model_info": self.model_info,
+            "dataset_info": self.dataset_info,
+            "selection": {
+                "strategy": self.config.strategy,
+                "shots": [s.id for s in self.shots],
+                "candidates_scored": len(self.candidates),
+            },
+            "results": [m.to_json() for m in self.methods],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def model_key(
+    ref: str, info: dict[str, Any], device: str, dtype: str, versions: dict[str, str]
+) -> str:
+    return content_hash(
+        {
+            "ref": ref,
+            "path": info.get("path"),
+            "parameters": info.get("parameters"),
+            "device": device.split(":")[0],
+            "dtype": dtype,
+            "transformers": versions.get("transformers"),
+            "torch": versions.get("torch"),
+        }
+    )
+
+
+def lineage_name(config: RunConfig, method: str) -> str:
+    """A readable, stable lineage: model.dataset.method.strategy.nN (no path separators)."""
+
+    def short(ref: str) -> str:
+        tail = ref.split(":", 1)[-1].rstrip("/").split("/")[-1]
+        return "".join(
+            ch if ch.isalnum() or ch in "-_" else "-" for ch in tail.removesuffix(".gguf")
+        )
+
+    shots = 0 if method == "zero_shot" else config.shots
+    return f"{short(config.model)}.{short(config.dataset)}.{method}.{config.strategy}.n{shots}"
+
+
+def load_run_dataset(config: RunConfig) -> Dataset:
+    from core.datasets import FieldMap, load_dataset
+
+    field_map = FieldMap.parse(config.field_map) if config.field_map else None
+    return load_dataset(config.dataset, field_map=field_map)
+
+
+def test_items(dataset: Dataset, config: RunConfig) -> list[Sample]:
+    if config.test_limit > len(dataset.test):
+        raise ConfigError(
+            f"--test-limit {config.test_limit} is more than the {len(dataset.test)} test items of {config.dataset}"
+        )
+    return list(dataset.test[: config.test_limit])
+
+
+def run_protocol(
+    config: RunConfig,
+    *,
+    cache: ResultCache | None = None,
+    run_id: str | None = None,
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None,
+    events: EventSink = no_events,
+    loaded: Any = None,
+    on_method: Callable[[MethodResult], None] | None = None,
+) -> RunResult:
+    """Run the protocol. ``loaded`` may pass an already loaded model (the worker keeps one)."""
+    import numpy as np
+    import torch
+
+    from core.lm import LanguageModel
+    from core.models import load_model
+    from core.prompts import PromptRenderer
+
+    config.validate()
+    cache = cache if cache is not None else MemoryCache()
+    started = time.perf_counter()
+    progress(Progress("dataset", 0, 1, config.dataset))
+    dataset = load_run_dataset(config)
+    items = test_items(dataset, config)
+    progress(Progress("dataset", 1, 1, f"{len(dataset.pool)} pool / {len(dataset.test)} test"))
+    progress(Progress("model", 0, 1, _loading_note(config.model)))
+    if loaded is None:
+        loaded = load_model(config.model, device=config.device, dtype=config.dtype)
+    progress(
+        Progress(
+            "model",
+            1,
+            1,
+            f"{loaded.info.get('parameters', 0) / 1e6:.1f}M parameters on {loaded.device}",
+        )
+    )
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    versions = library_versions()
+    key = model_key(config.model, loaded.info, loaded.device, loaded.dtype, versions)
+    lm = LanguageModel(loaded.model, loaded.tokenizer, batch_size=config.batch_size)
+    renderer = PromptRenderer(loaded.tokenizer)
+    shots: list[Sample] = []
+    candidates: list[Candidate] = []
+    if config.needs_shots:
+        shots, candidates = select_shots(
+            lm,
+            renderer,
+            dataset.pool,
+            strategy=config.strategy,
+            n=config.shots,
+            seed=config.seed,
+            model_key=key,
+            cache=cache,
+            run_id=run_id,
+            progress=progress,
+            cancel=cancel,
+        )
+        events("shots", {"shots": [s.id for s in shots]})
+    settings = RationaleSettings(
+        keywords=config.keywords,
+        steps=config.steps,
+        shap_samples=config.shap_samples,
+        max_new_tokens=config.rationale_tokens,
+        seed=config.seed,
+    )
+    eval_settings = EvalSettings(answer_mode=config.answer_mode, max_new_tokens=config.eval_tokens)
+    result = RunResult(
+        config=config,
+        model_info={**loaded.info, "dtype": loaded.dtype},
+        dataset_info={
+            "name": dataset.name,
+            "source": dataset.source,
+            "pool": len(dataset.pool),
+            "test": len(dataset.test),
+            "split": dataset.split,
+        },
+        versions=versions,
+        device=loaded.device,
+        shots=shots,
+        candidates=candidates,
+    )
+    for method in config.methods:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        rationales: list[Rationale] = []
+        rationale_started = time.perf_counter()
+        if method in RATIONALE_METHODS:
+            rationales = make_rationales(
+                lm,
+                renderer,
+                shots,
+                method,
+                settings,
+                model_key=key,
+                versions=versions,
+                cache=cache,
+                run_id=run_id,
+                progress=progress,
+                cancel=cancel,
+                events=events,
+            )
+        rationale_seconds = time.perf_counter() - rationale_started
+        context = build_context(
+            method,
+            shots,
+            {r.sample_id: r.text for r in rationales},
+            keywords=config.keywords,
+            steps=config.steps,
+        )
+        score = evaluate(
+            lm,
+            renderer,
+            context,
+            items,
+            eval_settings,
+            model_key=key,
+            cache=cache,
+            run_id=run_id,
+            progress=progress,
+            cancel=cancel,
+            events=events,
+        )
+        content = context.to_content(renderer)
+        content.update(
+            model=config.model,
+            dataset=config.dataset,
+            config={
+                "strategy": config.strategy,
+                "shots": config.shots if method != "zero_shot" else 0,
+                "keywords": config.keywords,
+                "steps": config.steps,
+                "seed": config.seed,
+                "shap_samples": config.shap_samples,
+                "rationale_tokens": config.rationale_tokens,
+            },
+        )
+        method_result = MethodResult(method, score, content, rationales, rationale_seconds)
+        result.methods.append(method_result)
+        if on_method is not None:
+            on_method(method_result)
+    _paired_tests(result)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _loading_note(ref: str) -> str:
+    if ref.startswith("builtin:"):
+        from core.models.builtin import converted_dir
+
+        if not (converted_dir(ref.split(":", 1)[1]) / "config.json").is_file():
+            return "first use: converting the GGUF file once (about 30 s)"
+    return ref
+
+
+def _paired_tests(result: RunResult) -> None:
+    io = next((m for m in result.methods if m.method == "io"), None)
+    if io is None:
+        return
+    baseline = [p.correct for p in io.score.predictions]
+    for method in result.methods:
+        if method is not io:
+            method.vs_io = mcnemar_exact([p.correct for p in method.score.predictions], baseline)

@@ -1,0 +1,154 @@
+"""Step 1 of Self-AMPLIFY: pick n shots the model answers correctly (success) or wrongly (error),
+or at random. Predictions are the argmax over the valid labels' tokens (deterministic)."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from core.cache import SELECTION, ResultCache, content_hash
+from core.errors import ConfigError
+from core.lm import LanguageModel, label_continuations
+from core.progress import CancelToken, Progress, ProgressCallback, no_progress
+from core.prompts import PromptRenderer, format_question
+from core.samples import Sample
+from core.templates import ANSWER_OPENING, INSTRUCTION_PLAIN
+
+STRATEGIES = ("success", "error", "random")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    sample_id: str
+    prediction: str
+    gold: str
+    probabilities: dict[str, float]  # over the valid labels only
+    margin: float  # p(prediction) - p(runner-up)
+
+    @property
+    def correct(self) -> bool:
+        return self.prediction == self.gold
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def zero_shot_prompt(renderer: PromptRenderer, sample: Sample) -> tuple[list[int], list[int]]:
+    messages = renderer.messages(
+        INSTRUCTION_PLAIN, [{"role": "user", "content": format_question(sample)}], ANSWER_OPENING
+    )
+    text = renderer.render_text(messages)
+    return label_continuations(renderer.encode, text, sample.labels)
+
+
+def candidate_from_scores(sample: Sample, log_probs: Sequence[float]) -> Candidate:
+    top = max(log_probs)
+    weights = [math.exp(v - top) for v in log_probs]
+    total = sum(weights)
+    probs = {label: w / total for label, w in zip(sample.labels, weights, strict=True)}
+    ranked = sorted(probs.values(), reverse=True)
+    best = max(range(len(log_probs)), key=lambda i: (log_probs[i], -i))
+    return Candidate(
+        sample_id=sample.id,
+        prediction=sample.labels[best],
+        gold=sample.answer,
+        probabilities={k: round(v, 6) for k, v in probs.items()},
+        margin=round(ranked[0] - (ranked[1] if len(ranked) > 1 else 0.0), 6),
+    )
+
+
+def select_shots(
+    lm: LanguageModel,
+    renderer: PromptRenderer,
+    pool: Sequence[Sample],
+    *,
+    strategy: str,
+    n: int,
+    seed: int,
+    model_key: str,
+    cache: ResultCache,
+    run_id: str | None = None,
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None,
+) -> tuple[list[Sample], list[Candidate]]:
+    """Walk the pool in a seeded order, scoring in batches, until n shots fit the strategy.
+    Raises ConfigError when the pool runs out first (never loops forever)."""
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+    if n > len(pool):
+        raise ConfigError(f"--shots {n} is more than the {len(pool)} samples of the selection pool")
+    order = list(pool)
+    random.Random(seed).shuffle(order)
+    chosen: list[Sample] = []
+    examined: list[Candidate] = []
+    step = max(lm.batch_size, n)
+    for start in range(0, len(order), step):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        batch = order[start : start + step]
+        candidates = _score(
+            lm, renderer, batch, model_key=model_key, cache=cache, run_id=run_id, cancel=cancel
+        )
+        for sample, candidate in zip(batch, candidates, strict=True):
+            examined.append(candidate)
+            keep = strategy == "random" or (
+                candidate.correct if strategy == "success" else not candidate.correct
+            )
+            if keep and len(chosen) < n:
+                chosen.append(sample)
+        progress(
+            Progress(
+                "select", len(chosen), n, f"{len(examined)} of {len(order)} pool samples scored"
+            )
+        )
+        if len(chosen) >= n:
+            return chosen, examined
+    raise ConfigError(
+        f"the pool has only {len(chosen)} sample(s) matching the {strategy!r} strategy "
+        f"out of {len(order)}; ask for fewer shots or use another strategy"
+    )
+
+
+def _score(
+    lm: LanguageModel,
+    renderer: PromptRenderer,
+    samples: Sequence[Sample],
+    *,
+    model_key: str,
+    cache: ResultCache,
+    run_id: str | None,
+    cancel: CancelToken | None,
+) -> list[Candidate]:
+    keys = [
+        content_hash({"kind": SELECTION, "model": model_key, "sample": sample_key(s), "v": 1})
+        for s in samples
+    ]
+    found: dict[int, Candidate] = {}
+    for i, key in enumerate(keys):
+        hit = cache.get(SELECTION, key)
+        if hit is not None:
+            found[i] = Candidate(**hit)
+    todo = [i for i in range(len(samples)) if i not in found]
+    if todo:
+        prompts = [zero_shot_prompt(renderer, samples[i]) for i in todo]
+        scores = lm.label_log_probs(
+            [p for p, _ in prompts], [ids for _, ids in prompts], cancel=cancel
+        )
+        for i, log_probs in zip(todo, scores, strict=True):
+            candidate = candidate_from_scores(samples[i], log_probs)
+            cache.put(SELECTION, keys[i], candidate.to_dict(), run_id=run_id)
+            found[i] = candidate
+    return [found[i] for i in range(len(samples))]
+
+
+def sample_key(sample: Sample) -> dict[str, Any]:
+    """Everything about a sample that changes results (so edited data is never served stale)."""
+    return {
+        "id": sample.id,
+        "question": sample.question,
+        "choices": [[c.label, c.text] for c in sample.choices],
+        "answer": sample.answer,
+    }

@@ -1,0 +1,68 @@
+"""The fixed wording of Self-AMPLIFY's instructions, rationales and assistant pre-fills.
+
+Every method's demos and its test pre-fill come from here, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+ANSWER_OPENING = "The answer is ("
+
+INSTRUCTION_PLAIN = "Choose the right answer."
+INSTRUCTION_KEYWORDS = (
+    "Choose the right answer with the {k} most important keywords used to answer."
+)
+INSTRUCTION_PH_COT = (
+    "Choose the right answer and generate a concise {p}-step explanation, "
+    "with only one sentence per step."
+)
+INSTRUCTION_AUTO_COT = "Choose the right answer. Let's think step by step."
+
+SELF_TOPK_PREFILL = (
+    'The answer is ({y}), the {k} most important keywords to make the prediction are "'
+)
+PH_COT_PREFILL = "The answer is ({y}), {p}-step explanation: "
+AUTO_COT_OPENING = "Let's think step by step."
+
+
+def english_list(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b, and c``."""
+    if not items:
+        return ""
+    if len(items) == 1:
+        return items[0]
+    if len(items) == 2:
+        return f"{items[0]} and {items[1]}"
+    return ", ".join(items[:-1]) + f", and {items[-1]}"
+
+
+def keyword_rationale(keywords: Sequence[str], answer: str) -> str:
+    quoted = [f'"{word}"' for word in keywords]
+    noun = "keyword" if len(keywords) == 1 else "keywords"
+    verb = "is" if len(keywords) == 1 else "are"
+    return (
+        f"The {len(keywords)} {noun} {english_list(quoted)} {verb} important to predict "
+        f"that the answer is ({answer})"
+    )
+
+
+def keyword_opening(k: int) -> str:
+    """The test pre-fill of keyword methods: the start of ``keyword_rationale`` with k words."""
+    return f"The {k} keyword" if k == 1 else f"The {k} keywords"
+
+
+def ph_cot_rationale(explanation: str, steps: int, answer: str) -> str:
+    return f"{steps}-step rationale: {explanation}, therefore the answer is ({answer})"
+
+
+def ph_cot_opening(steps: int) -> str:
+    return f"{steps}-step rationale:"
+
+
+def auto_cot_rationale(reasoning: str, answer: str) -> str:
+    return f"{AUTO_COT_OPENING} {reasoning} Therefore, the answer is ({answer})"
+
+
+def io_answer(answer: str) -> str:
+    return f"The answer is ({answer})"

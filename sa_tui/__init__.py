@@ -1,0 +1,1 @@
+"""sa-tui: the Textual application and the command line. Never imports torch (see tests)."""

@@ -1,0 +1,3 @@
+from sa_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,156 @@
+"""The state of the current build, fed by worker events; kept by the App so no event is lost
+while another screen is shown. The Build screen draws from it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+ACTIVE = ("starting", "running", "cancelling")
+
+
+@dataclass
+class ShotCardState:
+    stage: str
+    sample_id: str
+    words: list[str] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    top: list[str] = field(default_factory=list)
+    text: str = ""
+    final: bool = False
+    reused: bool = False  # read back from the store: the worker reused it instead of recomputing
+
+    @property
+    def key(self) -> str:
+        return f"{self.stage}|{self.sample_id}"
+
+    @property
+    def method(self) -> str:
+        return self.stage.partition(":")[2] or self.stage
+
+
+@dataclass
+class StageInfo:
+    done: int = 0
+    total: int = 0
+    detail: str = ""
+    started: float = 0.0
+
+
+@dataclass
+class BuildState:
+    status: str = "idle"  # idle | starting | running | cancelling | done | cancelled | failed
+    job_id: str | None = None
+    run_id: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    stages: dict[str, StageInfo] = field(default_factory=dict)
+    shots: list[str] = field(default_factory=list)
+    cards: dict[str, ShotCardState] = field(default_factory=dict)
+    saved: list[dict[str, Any]] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    last_output: str = ""
+    error: str = ""
+    hint: str = ""
+    started: float = 0.0
+    seconds: float = 0.0
+    clock = staticmethod(time.monotonic)  # tests freeze it for snapshots
+
+    def add_reused(self, shots: list[Any]) -> set[str]:
+        """Cards for shots whose rationale was reused from the store (no live events came)."""
+        changed = set()
+        for shot in shots:
+            card = ShotCardState(
+                f"rationales:{shot.method}",
+                shot.sample_id,
+                list(shot.words),
+                list(shot.scores),
+                list(shot.top),
+                shot.rationale,
+                True,
+                True,
+            )
+            if card.key not in self.cards:
+                self.cards[card.key] = card
+                changed.add(f"card:{card.key}")
+        return changed
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    def begin(self, config: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+        self.status = "starting"
+        self.config = dict(config)
+        self.started = self.clock()
+
+    def elapsed(self) -> float:
+        if not self.started:
+            return 0.0
+        return self.seconds or (self.clock() - self.started)
+
+    def apply(self, data: dict[str, Any]) -> set[str]:
+        """Apply one worker message; return what changed: 'status', 'stages', 'card:<key>', 'saved'."""
+        kind = data.get("type")
+        if data.get("job_id") not in (None, self.job_id):
+            return set()
+        changed: set[str] = set()
+        if kind == "started":
+            self.run_id = data.get("run_id")
+            self.status = "running" if self.status != "cancelling" else self.status
+            changed.add("status")
+        elif kind == "progress":
+            stage = str(data.get("stage"))
+            info = self.stages.get(stage)
+            if info is None:
+                info = self.stages[stage] = StageInfo(started=self.clock())
+            info.done, info.total = int(data.get("done", 0)), int(data.get("total", 0))
+            if data.get("detail"):
+                info.detail = str(data["detail"])
+            if self.status == "starting":
+                self.status = "running"
+                changed.add("status")
+            changed.add("stages")
+        elif kind == "shots":
+            self.shots = [str(s) for s in data.get("shots", [])]
+            changed.add("status")
+        elif kind in ("tokens", "text"):
+            stage = str(data.get("stage", ""))
+            sample = str(data.get("sample_id", ""))
+            if stage.startswith("evaluate"):
+                self.last_output = f"{sample}: {' '.join(str(data.get('text', '')).split())}"
+                changed.add("output")
+                return changed
+            card = self.cards.get(f"{stage}|{sample}")
+            if card is None:
+                card = ShotCardState(stage, sample)
+                self.cards[card.key] = card
+            if kind == "tokens":
+                card.words = list(data.get("words", []))
+                card.scores = [float(s) for s in data.get("scores", [])]
+                card.top = list(data.get("top", []))
+            else:
+                card.text = str(data.get("text", ""))
+                card.final = bool(data.get("final"))
+            changed.add(f"card:{card.key}")
+        elif kind == "saved":
+            self.saved.append(dict(data))
+            changed.add("saved")
+        elif kind == "done":
+            self.status = "done"
+            self.results = list(data.get("results", []))
+            self.run_id = data.get("run_id") or self.run_id
+            self.seconds = self.clock() - self.started
+            changed.add("status")
+        elif kind == "cancelled":
+            self.status = "cancelled"
+            self.seconds = self.clock() - self.started
+            changed.add("status")
+        elif kind == "error":
+            self.status = "failed"
+            self.error = str(data.get("message", ""))
+            self.hint = str(data.get("hint", ""))
+            self.seconds = self.clock() - self.started
+            changed.add("status")
+        return changed

@@ -1,0 +1,189 @@
+"""The `sa-tui` command: the TUI by default, `run` for headless jobs, and the catalogue commands.
+
+This module stays light: heavy modules are imported inside the handlers, so `sa-tui --help`
+starts fast and the UI process never loads torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+METHODS_HELP = (
+    "zero_shot, io, auto_cot, deeplift, kernelshap, self_topk, ph_cot, leave_one_out, random"
+)
+CATALOGUE_COMMANDS = ("models", "datasets", "runs", "prompts", "export")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sa-tui",
+        description="Self-AMPLIFY workbench: improve small language models with their own post hoc explanations. "
+        "With no command, opens the terminal UI.",
+    )
+    parser.add_argument("--theme", help="UI theme (sa-dark, sa-light, sa-contrast); remembered")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_run_command(subparsers)
+    for name in CATALOGUE_COMMANDS:
+        try:
+            module = importlib.import_module(f"sa_tui.commands.{name}")
+        except ImportError:
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def add_run_command(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser(
+        "run",
+        help="run the Self-AMPLIFY protocol headless (select, explain, build, evaluate)",
+        description="Select shots, explain them, build each method's n-shot context and score it on the "
+        "same test items. Results go to the store; --json also writes them to a file.",
+    )
+    run.add_argument(
+        "--model", help="builtin:smollm2-135m, a model folder, a .gguf file, or a hub id"
+    )
+    run.add_argument(
+        "--dataset",
+        help="builtin:snarks (or arc-challenge, commonsense-qa, social-iqa, causal-judgment), a .jsonl/.csv/.parquet file, a datasets folder, or hf:owner/name",
+    )
+    run.add_argument("--method", help=f"comma-separated methods: {METHODS_HELP}")
+    run.add_argument(
+        "--strategy",
+        default="success",
+        choices=("success", "error", "random"),
+        help="which pool samples become shots (default success)",
+    )
+    run.add_argument("--shots", type=int, default=4, help="n, the number of shots (default 4)")
+    run.add_argument(
+        "--keywords", type=int, default=4, help="k, keywords per keyword rationale (default 4)"
+    )
+    run.add_argument(
+        "--steps", type=int, default=3, help="p, steps of a ph_cot rationale (default 3)"
+    )
+    run.add_argument(
+        "--test-limit", type=int, default=50, help="number of test items scored (default 50)"
+    )
+    run.add_argument(
+        "--seed", type=int, default=0, help="seed for selection and sampling (default 0)"
+    )
+    run.add_argument(
+        "--shap-samples", type=int, default=350, help="KernelSHAP coalitions per shot (default 350)"
+    )
+    run.add_argument(
+        "--rationale-tokens",
+        type=int,
+        default=128,
+        help="max new tokens of a generated rationale (default 128)",
+    )
+    run.add_argument(
+        "--eval-tokens",
+        type=int,
+        default=256,
+        help="max new tokens when a test answer is generated (default 256)",
+    )
+    run.add_argument(
+        "--answer-mode",
+        default="parse",
+        choices=("parse", "label"),
+        help="parse 'answer is (X)' from the generation, or score the labels after 'answer is (' (default parse)",
+    )
+    run.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        help="items per forward pass; halves itself on out-of-memory (default 8)",
+    )
+    run.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    run.add_argument(
+        "--dtype", help="float32, bfloat16, float16 (default: bfloat16 on GPU, float32 on CPU)"
+    )
+    run.add_argument(
+        "--field-map", help="for dataset files: id=...,question=...,choices=a|b|c,answer=..."
+    )
+    run.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    run.add_argument(
+        "--resume", metavar="RUN_ID", help="finish an interrupted run with its stored configuration"
+    )
+    run.add_argument(
+        "--no-store",
+        action="store_true",
+        help="keep nothing in the store (results only on screen / in --json)",
+    )
+    run.set_defaults(func=handle_run)
+
+
+def handle_run(args: argparse.Namespace) -> int:
+    from core.config import RunConfig
+    from core.errors import SaTuiError
+    from core.headless import run_headless
+
+    config = None
+    if not args.resume:
+        missing = [
+            flag
+            for flag, value in (
+                ("--model", args.model),
+                ("--dataset", args.dataset),
+                ("--method", args.method),
+            )
+            if not value
+        ]
+        if missing:
+            print(
+                f"error: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required (or --resume RUN_ID)",
+                file=sys.stderr,
+            )
+            return 2
+        config = RunConfig(
+            model=args.model,
+            dataset=args.dataset,
+            methods=tuple(m.strip() for m in args.method.split(",") if m.strip()),
+            strategy=args.strategy,
+            shots=args.shots,
+            keywords=args.keywords,
+            steps=args.steps,
+            test_limit=args.test_limit,
+            seed=args.seed,
+            shap_samples=args.shap_samples,
+            rationale_tokens=args.rationale_tokens,
+            eval_tokens=args.eval_tokens,
+            answer_mode=args.answer_mode,
+            batch_size=args.batch_size,
+            device=args.device,
+            dtype=args.dtype,
+            field_map=args.field_map,
+        )
+        try:
+            config.validate()
+        except SaTuiError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    return run_headless(
+        config, json_path=args.json, resume=args.resume, use_store=not args.no_store
+    )
+
+
+def launch_tui(args: argparse.Namespace) -> int:
+    try:
+        app_module = importlib.import_module("sa_tui.app")
+    except ImportError as error:
+        print(f"error: the terminal UI is not available ({error})", file=sys.stderr)
+        return 2
+    return int(app_module.run_app(theme=args.theme) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        return launch_tui(args)
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

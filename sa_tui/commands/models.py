@@ -1,0 +1,155 @@
+"""``sa-tui models add|list|verify|rm``: the model catalogue."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from sa_tui.commands.common import (
+    add_output_format,
+    guarded,
+    human_bytes,
+    human_count,
+    open_store,
+    print_json,
+    print_table,
+    wants_json,
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "models",
+        help="the model catalogue: add, list, verify, remove",
+        description="Models on this machine: a local folder, a .gguf file, a Hugging Face cache or hub "
+        "id (read in place, never copied), or builtin:smollm2-135m.",
+    )
+    commands = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+
+    add = commands.add_parser("add", help="add a model (folder, .gguf, hub id, builtin:NAME)")
+    add.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="builtin:smollm2-135m, a folder, a .gguf file or owner/name[@revision]",
+    )
+    add.add_argument("--name", help="a short name for the catalogue (default: from the source)")
+    add.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="accept pickle weights (*.bin, *.pt): only for sources you trust",
+    )
+    add_output_format(add)
+    add.set_defaults(func=handle_add)
+
+    listing = commands.add_parser("list", help="list the catalogued models with size on disk")
+    add_output_format(listing)
+    listing.set_defaults(func=handle_list)
+
+    verify = commands.add_parser("verify", help="check files, config and sha256 checksums")
+    verify.add_argument("ref", metavar="REF", help="the model's name or ref")
+    verify.add_argument("--no-checksums", action="store_true", help="skip hashing the weight files")
+    add_output_format(verify)
+    verify.set_defaults(func=handle_verify)
+
+    remove = commands.add_parser("rm", help="remove a model; deletes only files sa-tui made")
+    remove.add_argument("ref", metavar="REF", help="the model's name or ref")
+    remove.add_argument(
+        "--dry-run", action="store_true", help="say what would be removed and freed, change nothing"
+    )
+    add_output_format(remove)
+    remove.set_defaults(func=handle_rm)
+
+
+def _row(entry: Any) -> dict[str, Any]:
+    return {
+        "name": entry.name,
+        "format": entry.format,
+        "parameters": human_count(entry.parameters),
+        "dtype": entry.dtype,
+        "size": human_bytes(entry.size_bytes),
+        "added": entry.added_at,
+        "last_used": entry.last_used_at,
+        "ref": entry.ref,
+    }
+
+
+COLUMNS = [
+    ("name", "NAME"),
+    ("format", "FORMAT"),
+    ("parameters", "PARAMS"),
+    ("dtype", "DTYPE"),
+    ("size", "SIZE"),
+    ("added", "ADDED"),
+    ("last_used", "LAST USED"),
+    ("ref", "REF"),
+]
+
+
+@guarded
+def handle_add(args: argparse.Namespace) -> int:
+    with open_store() as store:
+        entry = store.add_model(args.source, name=args.name, allow_pickle=args.allow_pickle)
+    if wants_json(args):
+        print_json(entry.to_dict())
+    else:
+        print(
+            f"added {entry.name} ({entry.format}, {human_count(entry.parameters)} parameters, "
+            f"{entry.dtype or 'unknown dtype'}, {human_bytes(entry.size_bytes)})"
+        )
+    return 0
+
+
+@guarded
+def handle_list(args: argparse.Namespace) -> int:
+    from store.weights import disk_usage
+
+    with open_store() as store:
+        entries = store.list_models()
+    if wants_json(args):
+        print_json([entry.to_dict() for entry in entries])
+        return 0
+    print_table(
+        [_row(entry) for entry in entries],
+        COLUMNS,
+        empty="no models; add one with: sa-tui models add SOURCE",
+    )
+    if entries:
+        paths = [Path(p) for entry in entries for p in (entry.local_path, entry.managed_path) if p]
+        print(
+            f"\n{len(entries)} model(s), {human_bytes(disk_usage(paths))} on disk (shared files counted once)"
+        )
+    return 0
+
+
+@guarded
+def handle_verify(args: argparse.Namespace) -> int:
+    with open_store() as store:
+        report = store.verify_model(args.ref, checksums=not args.no_checksums)
+    if wants_json(args):
+        print_json(report.to_dict())
+    elif report.ok:
+        print(f"ok: {report.checked} file(s) checked, {report.hashed} checksum(s) computed")
+    else:
+        for problem in report.problems:
+            print(f"problem: {problem}")
+    return 0 if report.ok else 1
+
+
+@guarded
+def handle_rm(args: argparse.Namespace) -> int:
+    with open_store() as store:
+        removal = store.remove_model(args.ref, dry_run=args.dry_run)
+    if wants_json(args):
+        print_json(removal.to_dict())
+        return 0
+    verb = "would delete" if removal.dry_run else "deleted"
+    for path in removal.deleted_paths:
+        print(f"{verb} {path}")
+    for path in removal.kept_paths:
+        print(f"kept {path} (not made by sa-tui)")
+    done = "would remove" if removal.dry_run else "removed"
+    print(
+        f"{done} {removal.name}; {human_bytes(removal.freed_bytes)} {'would be ' if removal.dry_run else ''}freed"
+    )
+    return 0

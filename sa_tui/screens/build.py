@@ -1,0 +1,429 @@
+"""Build: pick a model, dataset, strategy, methods and n/k/p; see the cost; start; watch; cancel."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Label, Select, SelectionList, Static
+from textual.widgets.selection_list import Selection
+
+from core.config import ALL_METHODS, STRATEGIES
+from sa_tui.data import BUILTIN_DATASET_REFS, BUILTIN_MODEL_REFS
+from sa_tui.estimate import estimate
+from sa_tui.widgets.heatmap import TokenHeatmap
+from sa_tui.widgets.navbar import NavBar
+from sa_tui.widgets.shot_card import ShotCard
+from sa_tui.widgets.stages import StageProgress
+
+if TYPE_CHECKING:
+    from sa_tui.app import SaTuiApp
+
+METHOD_HELP = {
+    "zero_shot": "no shots",
+    "io": "question → answer",
+    "auto_cot": "model's own CoT",
+    "deeplift": "DeepLift keywords",
+    "kernelshap": "KernelSHAP keywords",
+    "self_topk": "model names keywords",
+    "ph_cot": "post hoc CoT",
+    "leave_one_out": "occlusion keywords",
+    "random": "random keywords",
+}
+DEFAULT_FORM: dict[str, Any] = {
+    "model": "builtin:smollm2-135m",
+    "dataset": "builtin:snarks",
+    "strategy": "success",
+    "methods": ["ph_cot"],
+    "shots": 2,
+    "keywords": 4,
+    "steps": 3,
+    "test_limit": 6,
+    "seed": 0,
+}
+NUMBER_FIELDS = (
+    ("shots", "n"),
+    ("keywords", "k"),
+    ("steps", "p"),
+    ("test_limit", "test"),
+    ("seed", "seed"),
+)
+
+
+def card_id(key: str) -> str:
+    return (
+        "card-" + "".join(ch if ch.isalnum() else "_" for ch in key) + f"-{abs(hash(key)) % 100000}"
+    )
+
+
+class BuildScreen(Screen[None]):
+    TITLE = "Build"
+    BINDINGS = [
+        Binding("ctrl+r", "start", "Start build", priority=True),
+        Binding("ctrl+x", "cancel", "Cancel build", priority=True),
+        Binding("h", "next_heatmap", "Heatmap"),
+        Binding("escape", "focus_form", "Back to the form", show=False),
+        Binding("ctrl+l", "clear", "Clear results", show=False),
+        Binding("f5", "reload", "Reload choices", show=False),
+    ]
+
+    HELP_KEYS = [
+        ("tab / shift+tab", "next / previous field"),
+        ("enter", "open a list (model, dataset, strategy); ↑↓ enter picks"),
+        ("space", "tick or untick the method under the cursor"),
+        ("← →  home end", "in a focused heatmap: move the word cursor (exact score below)"),
+        ("h", "(outside a text field) focus the next heatmap"),
+        ("escape", "leave a text field (then 1-4 switch screens again)"),
+    ]
+
+    app: SaTuiApp
+
+    def compose(self) -> ComposeResult:
+        form = {**DEFAULT_FORM, **self.app.settings.get("build_form", {})}
+        yield NavBar()
+        with Horizontal(id="build"):
+            with VerticalScroll(id="build-form", classes="panel"):
+                yield from self._select_row("Model", "model", BUILTIN_MODEL_REFS, form["model"])
+                yield from self._select_row(
+                    "Dataset", "dataset", BUILTIN_DATASET_REFS, form["dataset"]
+                )
+                yield from self._select_row("Strategy", "strategy", STRATEGIES, form["strategy"])
+                yield Label("Methods", classes="field-label", id="methods-label")
+                yield SelectionList[str](
+                    *[
+                        Selection(f"{m:<13} {METHOD_HELP[m]}", m, m in form["methods"])
+                        for m in ALL_METHODS
+                    ],
+                    id="methods",
+                )
+                with Horizontal(classes="number-row"):
+                    for field, label in NUMBER_FIELDS[:3]:
+                        yield Label(label, classes="number-label")
+                        yield Input(
+                            str(form[field]),
+                            type="integer",
+                            id=field,
+                            compact=True,
+                            classes="number",
+                        )
+                with Horizontal(classes="number-row"):
+                    for field, label in NUMBER_FIELDS[3:]:
+                        yield Label(label, classes="number-label")
+                        yield Input(
+                            str(form[field]),
+                            type="integer",
+                            id=field.replace("_", "-"),
+                            compact=True,
+                            classes="number",
+                        )
+                yield Static("", id="estimate")
+                with Horizontal(id="build-buttons"):
+                    yield Button("Start ^r", id="start", variant="primary", compact=True)
+                    yield Button("Cancel ^x", id="cancel", variant="error", compact=True)
+            with Vertical(id="build-live", classes="panel"):
+                yield StageProgress(id="stages")
+                yield Static("", id="build-status")
+                yield VerticalScroll(id="cards")
+        yield Footer()
+
+    def _select_row(self, label: str, field: str, options: Any, value: str) -> ComposeResult:
+        choices = list(options)
+        if value not in choices:
+            choices.insert(0, value)
+        with Horizontal(classes="field-row"):
+            yield Label(label, classes="field-label")
+            yield Select(
+                [(c, c) for c in choices], value=value, allow_blank=False, id=field, compact=True
+            )
+
+    # ------------------------------------------------------------------------------ lifecycle
+    def on_mount(self) -> None:
+        self.app.build_screen = self
+        self.update_estimate()
+        self.update_methods_label()
+        self.redraw_all()
+        self.query_one("#model", Select).focus()
+        self.set_interval(1.0, self._tick)
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self.app.load_choices(self)
+
+    def on_screen_resume(self) -> None:
+        self.action_reload()  # the catalogue may have changed meanwhile
+
+    def set_choices(self, models: list[str], datasets: list[str]) -> None:
+        """Called by the App once the catalogue has been read."""
+        for field, refs, builtins in (
+            ("model", models, BUILTIN_MODEL_REFS),
+            ("dataset", datasets, BUILTIN_DATASET_REFS),
+        ):
+            select = self.query_one(f"#{field}", Select)
+            current = select.value
+            choices = list(dict.fromkeys([*refs, *builtins]))
+            if isinstance(current, str) and current not in choices:
+                choices.insert(0, current)
+            select.set_options([(c, c) for c in choices])
+            if isinstance(current, str):
+                select.value = current
+
+    def preselect(self, kind: str, ref: str) -> None:
+        """Choose a model or dataset picked on the Catalogue screen."""
+        select = self.query_one("#model" if kind == "model" else "#dataset", Select)
+        options = [value for _, value in select._options if isinstance(value, str)]
+        if ref not in options:
+            select.set_options([(c, c) for c in [ref, *options]])
+        select.value = ref
+        select.focus()
+
+    def _tick(self) -> None:
+        if self.app.build.active:
+            self.update_status()
+            self.update_stages()
+
+    # ----------------------------------------------------------------------------------- form
+    def form_values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field in ("model", "dataset", "strategy"):
+            value = self.query_one(f"#{field}", Select).value
+            values[field] = value if isinstance(value, str) else ""
+        values["methods"] = [
+            m for m in ALL_METHODS if m in self.query_one("#methods", SelectionList).selected
+        ]
+        for field, _ in NUMBER_FIELDS:
+            text = self.query_one(f"#{field.replace('_', '-')}", Input).value.strip()
+            try:
+                values[field] = int(text)
+            except ValueError:
+                values[field] = None
+        return values
+
+    def build_config(self) -> dict[str, Any]:
+        """The run configuration of the form, validated (raises ConfigError with one sentence)."""
+        from core.config import RunConfig
+        from core.errors import ConfigError
+
+        values = self.form_values()
+        for field, label in NUMBER_FIELDS:
+            if values[field] is None:
+                raise ConfigError(f"{label} must be a whole number")
+        if not values["model"] or not values["dataset"]:
+            raise ConfigError("pick a model and a dataset")
+        config = RunConfig(
+            model=values["model"],
+            dataset=values["dataset"],
+            methods=tuple(values["methods"]),
+            strategy=values["strategy"] or "success",
+            shots=values["shots"],
+            keywords=values["keywords"],
+            steps=values["steps"],
+            test_limit=values["test_limit"],
+            seed=values["seed"],
+        ).validate()
+        return config.to_dict()
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(SelectionList.SelectedChanged)
+    def _form_changed(self) -> None:
+        self.update_estimate()
+        self.update_methods_label()
+
+    def update_methods_label(self) -> None:
+        chosen = [m for m in ALL_METHODS if m in self.query_one("#methods", SelectionList).selected]
+        text = ", ".join(chosen) if chosen else "none: space ticks"
+        self.query_one("#methods-label", Label).update(
+            Content.assemble(("Methods ", ""), (text, "bold $accent"))
+        )
+
+    def update_estimate(self) -> None:
+        values = self.form_values()
+        costs = self.app.settings.get("costs", {}).get(str(values.get("model")))
+        widget = self.query_one("#estimate", Static)
+        if not values["methods"]:
+            widget.update(Content.styled("Tick at least one method.", "$warning"))
+            return
+        if any(values[f] is None for f, _ in NUMBER_FIELDS):
+            widget.update(Content.styled("n, k, p, test and seed must be numbers.", "$warning"))
+            return
+        guess = estimate(values, costs)
+        widget.update(Content.assemble(("Cost ", "bold"), guess.describe()))
+
+    # -------------------------------------------------------------------------------- actions
+    def action_start(self) -> None:
+        from core.errors import SaTuiError
+
+        if self.app.build.active:
+            self.notify("A build is running; ctrl+x cancels it.", severity="warning")
+            return
+        try:
+            config = self.build_config()
+        except SaTuiError as error:
+            self.app.show_error(
+                str(error),
+                "Change that field on the form, then press ctrl+r again.",
+                title="The build settings do not fit",
+            )
+            return
+        self.app.settings_update(build_form={k: v for k, v in self.form_values().items()})
+        self.app.start_build(config)
+
+    def action_cancel(self) -> None:
+        if not self.app.build.active:
+            self.notify("No build is running.")
+            return
+        self.app.cancel_build()
+
+    def action_next_heatmap(self) -> None:
+        heatmaps = [h for h in self.query(TokenHeatmap) if h.words]
+        if not heatmaps:
+            self.notify(
+                "No heatmap yet: attribution methods (deeplift, kernelshap, ...) draw one per shot."
+            )
+            return
+        current = self.focused
+        index = next((i for i, h in enumerate(heatmaps) if h is current), -1)
+        target = heatmaps[(index + 1) % len(heatmaps)]
+        target.focus()
+        target.scroll_visible()
+
+    def action_focus_form(self) -> None:
+        self.query_one("#model", Select).focus()
+
+    def action_clear(self) -> None:
+        if not self.app.build.active:
+            self.app.build.__init__()  # type: ignore[misc]
+            self.redraw_all()
+
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    # ---------------------------------------------------------------------------- live view
+    def build_changed(self, changed: set[str]) -> None:
+        """Called by the App after a worker event changed the build state."""
+        if "reset" in changed:
+            self.redraw_all()
+            return
+        if "stages" in changed:
+            self.update_stages()
+        if changed & {"status", "saved", "output"}:
+            self.update_status()
+        if "status" in changed and not self.app.build.active:
+            for card in self.query(ShotCard):
+                card.stop()
+        for item in changed:
+            if item.startswith("card:"):
+                self.update_card(item[5:])
+
+    def redraw_all(self) -> None:
+        cards = self.query_one("#cards", VerticalScroll)
+        cards.remove_children()
+        self.update_stages()
+        self.update_status()
+        for key in self.app.build.cards:
+            self.update_card(key)
+
+    def update_stages(self) -> None:
+        widget = self.query_one("#stages", StageProgress)
+        build = self.app.build
+        widget.stages = {}
+        for stage, info in build.stages.items():
+            detail = info.detail
+            if build.active and info.done < info.total and info.started:
+                detail = f"{build.clock() - info.started:.0f} s  {detail}".rstrip()
+            widget.update_stage(stage, info.done, info.total, detail)
+        widget.refresh(layout=True)
+
+    def update_card(self, key: str) -> None:
+        state = self.app.build.cards.get(key)
+        if state is None:
+            return
+        container = self.query_one("#cards", VerticalScroll)
+        ident = card_id(key)
+        found = container.query(f"#{ident}")
+        if found:
+            card = found.first(ShotCard)
+        else:
+            card = ShotCard(state.sample_id, state.method, id=ident, reused=state.reused)
+            container.mount(card)
+            if not any(
+                node is container for node in (self.focused.ancestors if self.focused else [])
+            ):
+                self.call_after_refresh(container.scroll_end, animate=False)
+        if state.words:
+            card.set_tokens(state.words, state.scores, state.top)
+        card.set_text(state.text, state.final)
+
+    def update_status(self) -> None:
+        build = self.app.build
+        widget = self.query_one("#build-status", Static)
+        elapsed = f"{build.elapsed():.0f} s"
+        run = f"run {build.run_id[:8]}" if build.run_id else ""
+        if build.status == "idle":
+            text = Content.styled(
+                "Ready. ctrl+r starts a build with the settings on the left.", "dim"
+            )
+        elif build.status in ("starting", "running"):
+            shots = f"shots {', '.join(build.shots)}  " if build.shots else ""
+            text = Content.assemble(
+                (f"{build.status} ", "bold $stage-active"),
+                (f"{elapsed}  {run}  ", ""),
+                (shots, "dim"),
+                ("ctrl+x cancels", "dim italic"),
+            )
+            if build.last_output:
+                text = Content("\n").join(
+                    [text, Content.styled("last answer " + build.last_output[-120:], "dim")]
+                )
+        elif build.status == "cancelling":
+            text = Content.assemble(
+                ("cancelling… ", "bold $warning"),
+                (f"{elapsed}  the worker stops at its next check", "dim"),
+            )
+        elif build.status == "done":
+            parts: list[Content] = [
+                Content.assemble(("done ", "bold $success"), f"in {elapsed}  {run}")
+            ]
+            for saved in build.saved:
+                acc = saved.get("accuracy")
+                version = saved.get("version")
+                parts.append(
+                    Content.assemble(
+                        (f"{saved.get('method')}: ", "bold"),
+                        (
+                            f"accuracy {acc:.3f}" if isinstance(acc, (int, float)) else "",
+                            "$success",
+                        ),
+                        f" (n={saved.get('n')})  saved ",
+                        (
+                            f"{saved.get('lineage')}@v{version}"
+                            if version is not None
+                            else str(saved.get("lineage")),
+                            "$accent",
+                        ),
+                    )
+                )
+            parts.append(
+                Content.styled(
+                    "3 opens Runs & Prompts; ctrl+r builds again (stored work is reused)", "dim"
+                )
+            )
+            text = Content("\n").join(parts)
+        elif build.status == "cancelled":
+            text = Content.assemble(
+                ("cancelled ", "bold $warning"),
+                (f"after {elapsed}. ctrl+r starts again; finished steps are reused.", ""),
+            )
+        else:
+            text = Content.assemble(("failed ", "bold $error"), build.error)
+        widget.update(text)

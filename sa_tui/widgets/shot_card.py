@@ -1,0 +1,95 @@
+"""One explained shot: a title, its token heatmap (attribution methods) and its rationale."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.css.query import NoMatches
+from textual.widgets import Static
+
+from sa_tui.widgets.heatmap import TokenHeatmap
+
+
+class ShotCard(Vertical):
+    DEFAULT_CSS = """
+    ShotCard {
+        height: auto;
+        margin: 0 0 1 0;
+    }
+    ShotCard > .card-title {
+        height: 1;
+        padding: 0 1;
+    }
+    ShotCard > .card-text {
+        height: auto;
+        padding: 0 1;
+    }
+    ShotCard > TokenHeatmap.-empty {
+        display: none;
+    }
+    """
+
+    def __init__(
+        self, sample_id: str, method: str, *, id: str | None = None, reused: bool = False
+    ) -> None:
+        super().__init__(id=id, classes="shot-card")
+        self.reused = reused
+        self.sample_id = sample_id
+        self.method = method
+        self.text = ""
+        self.final = False
+        self.words: list[str] = []
+        self.scores: list[float] = []
+        self.top: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._title(), classes="card-title")
+        yield TokenHeatmap(classes="-empty")
+        yield Static("", classes="card-text")
+
+    stopped = False  # set when the build ended before this rationale was finished
+
+    def _title(self) -> Content:
+        if self.reused:
+            state = " (reused from the store)"
+        elif self.final or not self.text:
+            state = ""
+        else:
+            state = " (unfinished)" if self.stopped else " (writing…)"
+        return Content.assemble(
+            ("shot ", "dim"),
+            (self.sample_id, "bold $accent"),
+            ("  ·  ", "dim"),
+            (self.method, "bold"),
+            (state, "italic dim"),
+        )
+
+    def on_mount(self) -> None:
+        self._apply()
+
+    def set_tokens(self, words: Sequence[str], scores: Sequence[float], top: Sequence[str]) -> None:
+        self.words, self.scores, self.top = list(words), list(scores), list(top)
+        self._apply()
+
+    def set_text(self, text: str, final: bool) -> None:
+        self.text, self.final = text, final
+        self._apply()
+
+    def stop(self) -> None:
+        self.stopped = True
+        self._apply()
+
+    def _apply(self) -> None:
+        try:
+            heatmap = self.query_one(TokenHeatmap)
+            title = self.query_one(".card-title", Static)
+            body = self.query_one(".card-text", Static)
+        except NoMatches:
+            return  # not composed yet: on_mount applies the data
+        heatmap.set_data(self.words, self.scores, self.top)
+        heatmap.set_class(not self.words, "-empty")
+        title.update(self._title())
+        body.update(Content(self.text.strip()))

@@ -1,0 +1,452 @@
+"""The store's facade: one object for the UI, the worker and the CLI, returning domain objects.
+
+``Store.open()`` migrates the database (backing it up first), makes the engine, and marks runs
+whose process died as interrupted. Every write is one short ``BEGIN IMMEDIATE`` transaction,
+and every input is validated before the transaction starts, so a StoreError changes nothing.
+
+The Store is also the pipeline's :class:`core.cache.ResultCache` (``get``/``put``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session
+
+from core.cache import KINDS
+from store import catalogue, model_files, prompts, records, removal, runs
+from store.builtins import BUILTIN_DATASETS, BUILTIN_PREFIX, SEEDED_MODELS
+from store.dataset_sources import builtin_dataset_details
+from store.domain import (
+    DatasetEntry,
+    LineageSummary,
+    ModelEntry,
+    PromptVersion,
+    RecordRow,
+    Removal,
+    RunRecord,
+    ScoreRecord,
+)
+from store.engine import default_db_path, make_engine, writer
+from store.errors import StoreError
+from store.mapping import run_record
+from store.migrations import migrate
+from store.model_files import ModelInfo, VerifyReport
+from store.tables import MetaRow, RunRow
+
+BUILTINS_SEEDED = "builtins_seeded"
+
+
+class Store:
+    """The sa-tui catalogue and result store (see the module docstring)."""
+
+    def __init__(self, path: Path, engine: Engine) -> None:
+        self.path = path
+        self._engine = engine
+        self._writer = writer(engine)
+        self._known_runs: set[str] = set()  # run ids seen to exist (records need one)
+
+    # ------------------------------------------------------------------------------ lifecycle
+    @classmethod
+    def open(cls, path: Path | None = None) -> Store:
+        """Open (creating or migrating) the database at ``path`` (default data_dir()/sa-tui.db)."""
+        database = Path(path) if path is not None else default_db_path()
+        migrate(database)
+        store = cls(database, make_engine(database))
+        store.mark_interrupted()
+        return store
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        try:
+            with Session(self._writer, expire_on_commit=False) as session, session.begin():
+                yield session
+        except IntegrityError as error:
+            raise StoreError(f"the store refused the change ({_first_line(error)})") from None
+        except OperationalError as error:
+            if "locked" in str(error) or "busy" in str(error):
+                raise StoreError("the database stayed busy for 30 seconds; try again") from None
+            raise
+
+    # ------------------------------------------------------------------------------ cache
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The stored value of ``key`` in the ``kind`` table, or None (core.cache.ResultCache)."""
+        records.table_for(kind)
+        with self._read() as session:
+            return records.get(session, kind, key)
+
+    def put(self, kind: str, key: str, value: dict[str, Any], *, run_id: str | None = None) -> None:
+        """Store ``value`` under ``key`` unless the key exists (then nothing happens)."""
+        row = records.prepare(kind, key, value, run_id)
+        with self._write() as session:
+            if run_id is not None and run_id not in self._known_runs:
+                if session.get(RunRow, run_id) is None:
+                    raise StoreError(f"there is no run {run_id!r} to attach this {kind} record to")
+                self._known_runs.add(run_id)
+            records.put(session, kind, row)
+
+    @property
+    def cache(self) -> Store:
+        """The store itself, as a core.cache.ResultCache."""
+        return self
+
+    def records_for_run(self, run_id: str, kind: str, *, limit: int = 1000) -> list[RecordRow]:
+        with self._read() as session:
+            return records.for_run(session, kind, run_id, limit=limit)
+
+    def record_counts(self, run_id: str) -> dict[str, int]:
+        with self._read() as session:
+            return records.counts_for_run(session, run_id)
+
+    def count_records(self, kind: str) -> int:
+        with self._read() as session:
+            return records.count(session, kind)
+
+    # ------------------------------------------------------------------------------ runs
+    def start_run(
+        self,
+        config: dict[str, Any],
+        *,
+        kind: str = "run",
+        versions: dict[str, Any] | None = None,
+        device: str = "",
+    ) -> RunRecord:
+        """A new run in status ``running`` owned by this process."""
+        row = runs.new_run_row(config, kind=kind, versions=versions or {}, device=device)
+        with self._write() as session:
+            record = runs.insert(session, row)
+        self._known_runs.add(record.id)
+        return record
+
+    def update_progress(self, run_id: str, stage: str, done: int, total: int) -> RunRecord:
+        """Record progress (and a heartbeat)."""
+        with self._write() as session:
+            return runs.beat(session, run_id, stage=str(stage), done=int(done), total=int(total))
+
+    def heartbeat(self, run_id: str) -> RunRecord:
+        with self._write() as session:
+            return runs.beat(session, run_id)
+
+    def finish_run(self, run_id: str, status: str, error: str | None = None) -> RunRecord:
+        """Close a run as done, failed, cancelled or interrupted (a done run stays done)."""
+        with self._write() as session:
+            return runs.finish(session, run_id, status, error)
+
+    def resume_run(self, run_id: str) -> RunRecord:
+        """Take over an unfinished run: status running, this process's pid (StoreError if done)."""
+        self.mark_interrupted()
+        with self._write() as session:
+            return runs.resume(session, run_id)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self._read() as session:
+            return run_record(runs.find(session, run_id, prefix=True))
+
+    def list_runs(
+        self, status: str | None = None, *, limit: int = 100, offset: int = 0
+    ) -> list[RunRecord]:
+        self.mark_interrupted()
+        with self._read() as session:
+            return runs.listing(session, status=status, limit=limit, offset=offset)
+
+    def mark_interrupted(self) -> int:
+        """Mark running runs whose process is gone (or silent for 2 minutes) as interrupted."""
+        with self._read() as session:
+            stale = [row.id for row in runs.stale_running(session)]
+        if not stale:
+            return 0
+        with self._write() as session:
+            return runs.mark_interrupted(session, stale)
+
+    # ------------------------------------------------------------------------------ prompts
+    def save_prompt_version(
+        self, lineage: str, content: dict[str, Any], *, run_id: str | None = None
+    ) -> PromptVersion:
+        """Append ``content`` as the next version of ``lineage`` and move ``latest`` to it;
+        identical content already in the lineage returns that version unchanged."""
+        name = prompts.check_lineage(lineage)
+        prompts.check_content(content)
+        with self._write() as session:
+            version, _new = prompts.save(session, name, content, run_id)
+            return version
+
+    def resolve_prompt(self, ref: str) -> PromptVersion:
+        """The version named by ``lineage``, ``lineage@vN`` or ``lineage@alias``."""
+        with self._read() as session:
+            return prompts.resolve(session, ref)
+
+    def get_prompt_version(self, version_id: int) -> PromptVersion:
+        with self._read() as session:
+            row = session.get(prompts.PromptVersionRow, int(version_id))
+            if row is None:
+                raise StoreError(f"there is no prompt version with id {version_id}")
+            return prompts.to_domain(session, [row])[0]
+
+    def list_prompt_versions(
+        self,
+        lineage: str | None = None,
+        search: str | None = None,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[PromptVersion]:
+        """Versions, newest first, filtered by lineage and/or a search over lineage, method,
+        model and dataset."""
+        with self._read() as session:
+            return prompts.listing(
+                session, lineage=lineage, search=search, limit=limit, offset=offset
+            )
+
+    def count_prompt_versions(self, lineage: str | None = None, search: str | None = None) -> int:
+        with self._read() as session:
+            return prompts.count(session, lineage=lineage, search=search)
+
+    def list_lineages(self) -> list[LineageSummary]:
+        with self._read() as session:
+            return prompts.lineages(session)
+
+    def set_alias(self, lineage: str, name: str, version: int | str) -> PromptVersion:
+        """Point alias ``name`` of ``lineage`` at ``version`` (N, vN, or another alias)."""
+        alias = prompts.check_alias(name)
+        with self._write() as session:
+            return prompts.set_alias(session, lineage.strip(), alias, version)
+
+    def diff_prompts(self, ref_a: str, ref_b: str) -> str:
+        """A unified diff of the two versions' context texts (empty if identical)."""
+        a, b = self.resolve_prompt(ref_a), self.resolve_prompt(ref_b)
+        lines = difflib.unified_diff(
+            a.context.splitlines(keepends=True),
+            b.context.splitlines(keepends=True),
+            fromfile=a.ref,
+            tofile=b.ref,
+        )
+        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+    def save_score(
+        self,
+        prompt_version_id: int,
+        *,
+        run_id: str | None,
+        metric: str,
+        value: float,
+        n: int,
+        ci95: tuple[float, float] | None = None,
+        parse_failures: int = 0,
+        seconds: float | None = None,
+        predictions: list[dict[str, Any]] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> ScoreRecord:
+        """Append a score of a prompt version (the same score saved again by the same run is
+        returned, not duplicated)."""
+        row = prompts.score_row(
+            int(prompt_version_id),
+            run_id=run_id,
+            metric=metric,
+            value=value,
+            n=n,
+            ci95=ci95,
+            parse_failures=parse_failures,
+            seconds=seconds,
+            predictions=predictions,
+            extra=extra,
+        )
+        with self._write() as session:
+            return prompts.save_score(session, row)
+
+    def scores_for(self, prompt_version_id: int) -> list[ScoreRecord]:
+        with self._read() as session:
+            return prompts.scores_for(session, int(prompt_version_id))
+
+    def scores_for_run(self, run_id: str) -> list[ScoreRecord]:
+        with self._read() as session:
+            return prompts.scores_for_run(session, run_id)
+
+    def prompt_versions_for_run(self, run_id: str) -> list[PromptVersion]:
+        with self._read() as session:
+            return prompts.versions_for_run(session, run_id)
+
+    def latest_scores(
+        self, version_ids: list[int], metric: str | None = None
+    ) -> dict[int, ScoreRecord]:
+        with self._read() as session:
+            return prompts.latest_scores(session, version_ids, metric)
+
+    # ------------------------------------------------------------------------------ models
+    def add_model(
+        self,
+        source: str,
+        *,
+        name: str | None = None,
+        allow_pickle: bool = False,
+        hf_cache_dir: Path | None = None,
+        download: bool = True,
+    ) -> ModelEntry:
+        """Inspect ``source`` (builtin:NAME, folder, .gguf, hub id) and catalogue it; adding a
+        catalogued source again refreshes its entry. Files are read in place, never copied."""
+        info = model_files.inspect_model(
+            source, allow_pickle=allow_pickle, hf_cache_dir=hf_cache_dir, download=download
+        )
+        return self.add_model_info(info, name=name)
+
+    def add_model_info(self, info: ModelInfo, *, name: str | None = None) -> ModelEntry:
+        with self._write() as session:
+            return catalogue.upsert_model(session, info, name=name)
+
+    def list_models(self) -> list[ModelEntry]:
+        self.ensure_builtins()
+        with self._read() as session:
+            return catalogue.list_models(session)
+
+    def get_model(self, ref: str) -> ModelEntry:
+        """By ref or name."""
+        self.ensure_builtins()
+        with self._read() as session:
+            return catalogue.get_model(session, ref)
+
+    def touch_model(self, ref: str) -> bool:
+        """Record that ``ref`` was used now; False if it is not catalogued."""
+        with self._write() as session:
+            return catalogue.touch_model(session, ref)
+
+    def verify_model(self, ref: str, *, checksums: bool = True) -> VerifyReport:
+        """Check the model's files; sha256 sums missing from the entry are computed and kept."""
+        entry = self.get_model(ref)
+        report = model_files.verify(
+            entry.local_path, entry.files, format=entry.format, checksums=checksums
+        )
+        with self._write() as session:
+            catalogue.record_verification(session, entry.ref, report.files)
+        return report
+
+    def remove_model(self, ref: str, *, dry_run: bool = False) -> Removal:
+        """Remove the entry; delete only files sa-tui owns (a built-in's converted copy), never
+        a user's folder or the Hugging Face cache. ``freed_bytes`` says what was (would be) freed."""
+        entry = self.get_model(ref)
+        plan = removal.plan(entry, dry_run=dry_run)
+        if dry_run:
+            return plan
+        removal.delete_files(plan)
+        with self._write() as session:
+            catalogue.delete_model(session, entry.ref)
+        return plan
+
+    # ------------------------------------------------------------------------------ datasets
+    def add_dataset(
+        self,
+        name: str,
+        ref: str,
+        *,
+        kind: str,
+        description: str = "",
+        field_map: dict[str, Any] | None = None,
+        splits: dict[str, Any] | None = None,
+        rows: int | None = None,
+        checksum: str | None = None,
+    ) -> DatasetEntry:
+        """Catalogue a dataset (or refresh the entry of that name)."""
+        clean = catalogue.check_dataset_name(name)
+        if not ref or not ref.strip():
+            raise StoreError("a dataset needs its source (builtin:NAME, a path or hf:owner/name)")
+        with self._write() as session:
+            return catalogue.upsert_dataset(
+                session,
+                name=clean,
+                ref=ref.strip(),
+                kind=kind,
+                description=description,
+                field_map=field_map,
+                splits=dict(splits or {}),
+                rows=rows,
+                checksum=checksum,
+            )
+
+    def list_datasets(self) -> list[DatasetEntry]:
+        self.ensure_builtins()
+        with self._read() as session:
+            return catalogue.list_datasets(session)
+
+    def get_dataset(self, name: str) -> DatasetEntry:
+        self.ensure_builtins()
+        with self._read() as session:
+            return catalogue.get_dataset(session, name)
+
+    def remove_dataset(self, name: str) -> DatasetEntry:
+        """Remove the catalogue entry (the dataset's files are never touched)."""
+        with self._write() as session:
+            return catalogue.delete_dataset(session, name)
+
+    # ------------------------------------------------------------------------------ built-ins
+    def ensure_builtins(self) -> bool:
+        """Seed the built-in datasets and model once per database (cheap: no file is hashed or
+        parsed). Returns whether it seeded now. Removed built-ins are not brought back."""
+        with self._read() as session:
+            if session.get(MetaRow, BUILTINS_SEEDED) is not None:
+                return False
+        stubs = [
+            stub for name in SEEDED_MODELS if (stub := model_files.builtin_stub(name)) is not None
+        ]
+        details = builtin_dataset_details()
+        with self._write() as session:
+            if session.get(MetaRow, BUILTINS_SEEDED) is not None:
+                return False
+            for name, description in BUILTIN_DATASETS.items():
+                if catalogue.find_dataset_row(session, name) is None:
+                    catalogue.upsert_dataset(
+                        session,
+                        name=name,
+                        ref=f"{BUILTIN_PREFIX}{name}",
+                        kind="builtin",
+                        description=description,
+                        field_map=None,
+                        splits=details.get(name, ({}, None, None))[0],
+                        rows=details.get(name, ({}, None, None))[1],
+                        checksum=details.get(name, ({}, None, None))[2],
+                    )
+            for stub in stubs:
+                if catalogue.find_model_row(session, stub.ref) is None:
+                    catalogue.upsert_model(session, stub, name=None)
+            _set_meta(session, BUILTINS_SEEDED, "1")
+        return True
+
+
+def _set_meta(session: Session, key: str, value: str) -> None:
+    row = session.get(MetaRow, key)
+    if row is None:
+        session.add(MetaRow(key=key, value=value))
+    else:
+        row.value = value
+        session.add(row)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(getattr(error, "orig", error) or error)
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+__all__ = ["KINDS", "Store", "StoreError"]

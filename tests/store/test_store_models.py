@@ -1,0 +1,331 @@
+"""The model catalogue: local folders, GGUF files, the Hugging Face cache read in place, the
+built-in model; bad inputs refused with one sentence and no change; verify; removal."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.paths import data_dir
+from store import model_files
+from store.errors import StoreError
+from store.facade import Store
+from store.weights import disk_usage, freed_by_deleting, read_safetensors_header
+from tests.store.store_helpers import (
+    corrupt_header,
+    db_dump,
+    make_model_folder,
+    write_gguf,
+    write_safetensors,
+)
+
+# ------------------------------------------------------------------------------------ good sources
+
+
+def test_add_a_local_folder(store: Store, model_folder: Path) -> None:
+    entry = store.add_model(str(model_folder))
+    assert (entry.format, entry.name, entry.ref) == (
+        "safetensors",
+        "tiny-model",
+        str(model_folder.resolve()),
+    )
+    assert entry.parameters == 3 * 4 + 4 * 3
+    assert (
+        entry.dtype == "float32"
+    )  # ties go to the first-largest: 12 float32 vs 12 float16 parameters
+    assert (
+        entry.details["architecture"] == "LlamaForCausalLM"
+        and entry.details["chat_template"] is True
+    )
+    assert entry.size_bytes == disk_usage([model_folder])
+    assert set(entry.files) >= {"model.safetensors", "config.json", "tokenizer.json"}
+    assert not entry.managed
+    assert [m.ref for m in store.list_models() if m.format == "safetensors"] == [entry.ref]
+    # adding it again refreshes the same entry (and keeps the name)
+    again = store.add_model(str(model_folder))
+    assert again.id == entry.id and again.added_at == entry.added_at
+
+
+def test_names_are_unique(store: Store, tmp_path: Path) -> None:
+    first = store.add_model(str(make_model_folder(tmp_path / "a" / "model")))
+    second = store.add_model(str(make_model_folder(tmp_path / "b" / "model")))
+    assert (first.name, second.name) == ("model", "model-2")
+    before = db_dump(store.path)
+    with pytest.raises(StoreError, match="already used"):
+        store.add_model(str(make_model_folder(tmp_path / "c" / "model")), name="model")
+    assert db_dump(store.path) == before
+    assert store.get_model("model-2").id == second.id
+
+
+def test_add_a_gguf_file(store: Store, tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "tiny.gguf")
+    entry = store.add_model(str(path))
+    assert (entry.format, entry.parameters, entry.details["architecture"]) == ("gguf", 64, "llama")
+    assert entry.details["context_length"] == 64
+    assert entry.size_bytes == path.stat().st_size
+
+
+def test_the_builtin_model(store: Store) -> None:
+    seeded = store.get_model(
+        "builtin:smollm2-135m"
+    )  # seeded cheaply when the catalogue is first listed
+    assert seeded.format == "builtin" and seeded.parameters is None and seeded.managed
+    entry = store.add_model("builtin:smollm2-135m")  # reads the GGUF inside the installed package
+    assert entry.id == seeded.id
+    assert entry.parameters == 134_515_008 and entry.dtype == "Q4_1"
+    assert entry.details["architecture"] == "llama" and entry.details["chat_template"] is True
+    assert Path(entry.local_path or "").name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert entry.managed_path == str(data_dir() / "models" / "smollm2-135m")
+    with pytest.raises(StoreError, match="no built-in model builtin:tinyllama"):
+        store.add_model("builtin:tinyllama")
+
+
+# ------------------------------------------------------------------------------------ HF cache
+def fake_hf_cache(root: Path, repo: str = "org/tiny", revisions: int = 2) -> Path:
+    """A Hugging Face hub cache: snapshots whose files are symlinks into shared blobs."""
+    folder = root / f"models--{repo.replace('/', '--')}"
+    source = make_model_folder(root.parent / "source-model")
+    (folder / "blobs").mkdir(parents=True)
+    (folder / "refs").mkdir()
+    import hashlib
+
+    blobs = {}
+    for file in source.iterdir():
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        (folder / "blobs" / digest).write_bytes(file.read_bytes())
+        blobs[file.name] = digest
+    for index in range(revisions):
+        commit = f"{index:040x}"
+        snapshot = folder / "snapshots" / commit
+        snapshot.mkdir(parents=True)
+        for name, digest in blobs.items():
+            (snapshot / name).symlink_to(Path("../../blobs") / digest)
+        (folder / "refs" / "main").write_text(commit)
+    return root
+
+
+def test_a_hub_model_is_read_in_place_from_the_cache(store: Store, tmp_path: Path) -> None:
+    cache = fake_hf_cache(tmp_path / "hub")
+    entry = store.add_model("org/tiny", hf_cache_dir=cache)
+    assert (entry.format, entry.repo_id, entry.revision) == ("hf-cache", "org/tiny", f"{1:040x}")
+    assert Path(entry.local_path or "").is_relative_to(cache)  # never copied
+    blob_bytes = sum(p.stat().st_size for p in (cache / "models--org--tiny" / "blobs").iterdir())
+    assert entry.size_bytes == blob_bytes  # symlinked blobs counted once
+    # two snapshots sharing blobs still count each blob once
+    snapshots = list((cache / "models--org--tiny" / "snapshots").iterdir())
+    assert disk_usage(snapshots) == blob_bytes
+    # the cache names blobs by their sha256: checksums are known without hashing
+    assert entry.files["model.safetensors"]["sha256"] is not None
+    assert store.verify_model("org/tiny").ok
+    listed = model_files.cached_hub_models(cache)
+    assert [m["repo_id"] for m in listed] == ["org/tiny"] and len(listed[0]["revisions"]) == 2
+
+
+def test_an_uncached_hub_model_offline_is_a_clear_error(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    before = db_dump(store.path)
+    with pytest.raises(
+        StoreError, match="'org/absent' is neither a local folder nor in the Hugging Face cache"
+    ):
+        store.add_model("org/absent", hf_cache_dir=tmp_path / "empty-hub")
+    assert db_dump(store.path) == before
+
+
+# ------------------------------------------------------------------------------------ bad input
+def _missing_weights(folder: Path) -> None:
+    (folder / "model.safetensors").unlink()
+
+
+def _missing_tokenizer(folder: Path) -> None:
+    (folder / "tokenizer.json").unlink()
+
+
+def _pickle_only(folder: Path) -> None:
+    (folder / "model.safetensors").unlink()
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04not really a pickle")
+
+
+def _corrupt_header(folder: Path) -> None:
+    corrupt_header(folder / "model.safetensors")
+
+
+def _header_not_json(folder: Path) -> None:
+    data = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[:8] + b"{not json" + data[17:])
+
+
+def _truncated(folder: Path) -> None:
+    data = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[:-8])
+
+
+def _corrupt_config(folder: Path) -> None:
+    (folder / "config.json").write_text('{"model_type": "llama",')
+
+
+def _missing_config(folder: Path) -> None:
+    (folder / "config.json").unlink()
+
+
+def _missing_shard(folder: Path) -> None:
+    (folder / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"a": "model-00002-of-00002.safetensors"}})
+    )
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_missing_weights, "has no weights"),
+        (_missing_tokenizer, "has no tokenizer files"),
+        (_pickle_only, "only pickle weights .* pass --allow-pickle"),
+        (_corrupt_header, "corrupt safetensors header"),
+        (_header_not_json, "corrupt safetensors header"),
+        (_truncated, "corrupt safetensors header .*points outside the file"),
+        (_corrupt_config, "config .* is not valid JSON"),
+        (_missing_config, "has no config.json"),
+        (_missing_shard, "missing the weights shard"),
+    ],
+)
+def test_bad_model_folders_are_refused_and_change_nothing(
+    store: Store, model_folder: Path, damage, message: str
+) -> None:
+    store.list_models()  # seed the built-ins first, so the comparison is about this call only
+    damage(model_folder)
+    before = db_dump(store.path)
+    with pytest.raises(StoreError, match=message) as raised:
+        store.add_model(str(model_folder))
+    assert "\n" not in str(raised.value)
+    assert db_dump(store.path) == before
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("", "no model was given"),
+        ("./no/such/folder", "does not exist"),
+        ("/tmp/missing.gguf", "GGUF file .* does not exist"),
+    ],
+)
+def test_bad_sources(store: Store, source: str, message: str) -> None:
+    before = db_dump(store.path)
+    with pytest.raises(StoreError, match=message):
+        store.add_model(source)
+    assert db_dump(store.path) == before
+
+
+def test_a_file_that_is_not_gguf(store: Store, tmp_path: Path) -> None:
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(b"GGUF" + os.urandom(64))
+    before = db_dump(store.path)
+    with pytest.raises(StoreError, match="not a readable GGUF file"):
+        store.add_model(str(fake))
+    other = tmp_path / "weights.txt"
+    other.write_text("x")
+    with pytest.raises(StoreError, match="neither a model folder nor a .gguf file"):
+        store.add_model(str(other))
+    assert db_dump(store.path) == before
+
+
+def test_pickle_weights_when_allowed(store: Store, model_folder: Path) -> None:
+    _pickle_only(model_folder)
+    entry = store.add_model(str(model_folder), allow_pickle=True)
+    assert entry.format == "pickle" and entry.parameters is None and entry.dtype == "float32"
+
+
+def test_header_reader_counts_and_checks(tmp_path: Path) -> None:
+    path = write_safetensors(tmp_path / "w.safetensors", {"a": np.zeros((2, 3), dtype=np.int8)})
+    header = read_safetensors_header(path)
+    assert header["a"]["shape"] == [2, 3] and header["a"]["dtype"] == "I8"
+    tiny = tmp_path / "tiny.safetensors"
+    tiny.write_bytes(b"\x01\x00")
+    with pytest.raises(StoreError, match="too short"):
+        read_safetensors_header(tiny)
+
+
+# ------------------------------------------------------------------------------------ verify
+def test_verify_records_checksums_then_catches_changes(store: Store, model_folder: Path) -> None:
+    entry = store.add_model(str(model_folder))
+    assert entry.files["model.safetensors"]["sha256"] is None  # nothing hashed when adding
+    report = store.verify_model(entry.name)
+    assert report.ok and report.hashed == 1
+    recorded = store.get_model(entry.name)
+    assert recorded.files["model.safetensors"]["sha256"] and recorded.verified_at is not None
+    # flip one byte of tensor data (same size, valid header): the checksum catches it
+    weights = model_folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    report = store.verify_model(entry.name)
+    assert not report.ok and any("sha256" in p for p in report.problems)
+    (model_folder / "tokenizer.json").unlink()
+    problems = store.verify_model(entry.name).problems
+    assert any("tokenizer.json is missing" in p for p in problems)
+
+
+def test_verify_a_deleted_model(store: Store, model_folder: Path) -> None:
+    entry = store.add_model(str(model_folder))
+    import shutil
+
+    shutil.rmtree(model_folder)
+    report = store.verify_model(entry.ref)
+    assert not report.ok and "no longer exists" in report.problems[0]
+
+
+# ------------------------------------------------------------------------------------ removal
+def test_removing_a_users_folder_keeps_its_files(store: Store, model_folder: Path) -> None:
+    entry = store.add_model(str(model_folder))
+    removal = store.remove_model(entry.name)
+    assert (
+        removal.freed_bytes == 0
+        and removal.deleted_paths == ()
+        and removal.kept_paths == (str(model_folder.resolve()),)
+    )
+    assert (model_folder / "model.safetensors").is_file()
+    with pytest.raises(StoreError, match="no model"):
+        store.get_model(entry.name)
+
+
+def test_removing_the_builtin_deletes_only_its_converted_copy(store: Store) -> None:
+    store.list_models()
+    converted = data_dir() / "models" / "smollm2-135m" / "transformers-x"
+    converted.mkdir(parents=True)
+    (converted / "model.safetensors").write_bytes(b"x" * 1000)
+    os.link(
+        converted / "model.safetensors", converted / "hardlink.safetensors"
+    )  # one inode, two names
+    (converted / "config.json").write_text("{}")
+    entry = store.get_model("smollm2-135m")
+    plan = store.remove_model(entry.ref, dry_run=True)
+    assert plan.dry_run and plan.freed_bytes == 1002 and converted.is_dir()
+    assert store.get_model(entry.ref).id == entry.id  # a dry run changes nothing
+    done = store.remove_model(entry.ref)
+    assert done.freed_bytes == 1002 and not converted.exists()
+    assert Path(entry.local_path or "").is_file()  # the package's GGUF is never deleted
+    assert "smollm2-135m" not in [m.name for m in store.list_models()]  # not re-seeded
+
+
+def test_freed_bytes_ignore_files_linked_from_outside(tmp_path: Path) -> None:
+    inside = tmp_path / "inside"
+    inside.mkdir()
+    (inside / "own").write_bytes(b"a" * 10)
+    (tmp_path / "shared").write_bytes(b"b" * 100)
+    os.link(tmp_path / "shared", inside / "shared-link")
+    (inside / "symlink").symlink_to(tmp_path / "shared")
+    assert freed_by_deleting(inside) == 10
+    assert disk_usage([inside]) == 110
+
+
+def test_touch_model(store: Store, model_folder: Path) -> None:
+    entry = store.add_model(str(model_folder))
+    assert entry.last_used_at is None
+    assert store.touch_model(entry.ref) and store.get_model(entry.ref).last_used_at is not None
+    assert not store.touch_model("missing")

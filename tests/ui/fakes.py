@@ -1,0 +1,477 @@
+"""Test doubles for the UI: an in-memory catalogue and a scripted worker client.
+
+The fake client speaks the same messages as the real worker (see core.protocol), posted to the
+App as WorkerEvents, with a fixed script, so screens and snapshots are deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from core import protocol
+from sa_tui.data import (
+    DatasetRow,
+    MethodView,
+    ModelRow,
+    PredictionView,
+    PromptRow,
+    RemovalPlan,
+    RunDetail,
+    RunRow,
+    ShotView,
+)
+from sa_tui.worker_client import WorkerEvent, WorkerProcessState
+
+WORDS = "Which statement is sarcastic? (a) Yes, because everybody loves sitting in traffic for hours. (b) Yes, because nobody loves sitting in traffic for hours.".split()
+SCORES = [
+    0.02,
+    -0.05,
+    0.01,
+    0.31,
+    0.0,
+    -0.12,
+    0.04,
+    0.18,
+    0.42,
+    0.05,
+    -0.02,
+    0.22,
+    -0.08,
+    0.03,
+    -0.01,
+    0.0,
+    0.06,
+    -0.09,
+    -0.21,
+    0.11,
+    -0.04,
+    0.01,
+    0.0,
+    -0.03,
+    0.02,
+]
+TOP = ["sarcastic", "everybody", "loves", "traffic"]
+CONTEXT_V1 = "<|im_start|>system\nAnswer the question.<|im_end|>\n<|im_start|>user\nWhich statement is sarcastic?\n(a) Yes, because everybody loves traffic.\n(b) No.<|im_end|>\n<|im_start|>assistant\n3-step explanation: people hate traffic, the praise is insincere, so (a) mocks. The answer is (a)<|im_end|>\n"
+CONTEXT_V2 = CONTEXT_V1.replace("people hate traffic", "nobody enjoys traffic jams")
+
+
+def demo_prompts() -> list[PromptRow]:
+    base = "smollm2-135m.snarks.{}.success.n2"
+    return [
+        PromptRow(
+            1,
+            base.format("ph_cot"),
+            1,
+            "ph_cot",
+            "builtin:smollm2-135m",
+            "builtin:snarks",
+            0.5,
+            6,
+            (0.19, 0.81),
+            "2025-01-02T10:00:00",
+            "run0001aaaa",
+            (),
+        ),
+        PromptRow(
+            2,
+            base.format("ph_cot"),
+            2,
+            "ph_cot",
+            "builtin:smollm2-135m",
+            "builtin:snarks",
+            0.6667,
+            6,
+            (0.3, 0.9),
+            "2025-01-03T10:00:00",
+            "run0002bbbb",
+            ("latest",),
+        ),
+        PromptRow(
+            3,
+            base.format("io"),
+            1,
+            "io",
+            "builtin:smollm2-135m",
+            "builtin:snarks",
+            0.3333,
+            6,
+            (0.1, 0.7),
+            "2025-01-03T10:01:00",
+            "run0002bbbb",
+            ("latest",),
+        ),
+        PromptRow(
+            4,
+            base.format("deeplift"),
+            1,
+            "deeplift",
+            "builtin:smollm2-135m",
+            "builtin:snarks",
+            0.5,
+            6,
+            (0.19, 0.81),
+            "2025-01-03T10:02:00",
+            "run0002bbbb",
+            ("latest",),
+        ),
+    ]
+
+
+def demo_runs() -> list[RunRow]:
+    config = {
+        "model": "builtin:smollm2-135m",
+        "dataset": "builtin:snarks",
+        "methods": ["ph_cot"],
+        "shots": 2,
+        "test_limit": 6,
+        "seed": 0,
+        "strategy": "success",
+    }
+    return [
+        RunRow(
+            "run0001aaaa",
+            "done",
+            "builtin:smollm2-135m",
+            "builtin:snarks",
+            "ph_cot",
+            "2025-01-02T10:00:00",
+            "evaluate:ph_cot",
+            6,
+            6,
+            61.0,
+            "",
+            config,
+        ),
+        RunRow(
+            "run0002bbbb",
+            "done",
+            "builtin:smollm2-135m",
+            "builtin:snarks",
+            "ph_cot,io,deeplift",
+            "2025-01-03T10:00:00",
+            "evaluate:deeplift",
+            6,
+            6,
+            80.0,
+            "",
+            {**config, "methods": ["ph_cot", "io", "deeplift"]},
+        ),
+        RunRow(
+            "run0003cccc",
+            "cancelled",
+            "builtin:smollm2-135m",
+            "builtin:causal-judgment",
+            "kernelshap",
+            "2025-01-04T09:00:00",
+            "rationales:kernelshap",
+            1,
+            4,
+            12.0,
+            "cancelled by the user",
+            config,
+        ),
+    ]
+
+
+class FakeData:
+    """An in-memory DataSource."""
+
+    def __init__(self, *, empty: bool = False) -> None:
+        self.model_rows = [
+            ModelRow(
+                "builtin:smollm2-135m",
+                "smollm2-135m",
+                "builtin",
+                100_000_000,
+                "float32",
+                134_515_008,
+                "2025-01-01T00:00:00",
+                "2025-01-03T10:00:00",
+            ),
+            ModelRow(
+                "builtin:gemma3-270m",
+                "gemma3-270m",
+                "builtin",
+                250_000_000,
+                "",
+                268_000_000,
+                "2025-01-01T00:00:00",
+                "",
+            ),
+        ]
+        self.dataset_rows = [
+            DatasetRow("builtin:snarks", "snarks", "BIG-bench", "pool 100 / test 81", 181, "abc"),
+            DatasetRow(
+                "builtin:causal-judgment",
+                "causal-judgment",
+                "BIG-bench",
+                "pool 100 / test 90",
+                190,
+                "def",
+            ),
+        ]
+        self.run_rows = [] if empty else demo_runs()
+        self.prompt_rows = [] if empty else demo_prompts()
+        self.exports: list[tuple[str, str, str, bool]] = []
+        self.removed: list[str] = []
+
+    def models(self) -> list[ModelRow]:
+        return list(self.model_rows)
+
+    def datasets(self) -> list[DatasetRow]:
+        return list(self.dataset_rows)
+
+    def add_model(self, ref: str) -> ModelRow:
+        if ref.startswith("/nope"):
+            raise ValueError(f"the model folder {ref} does not exist")
+        row = ModelRow(ref, ref.rsplit("/", 1)[-1], "safetensors", 1000, "float32", 1000)
+        self.model_rows.append(row)
+        return row
+
+    def add_dataset(self, ref: str, field_map: str | None = None) -> DatasetRow:
+        row = DatasetRow(ref, ref.rsplit("/", 1)[-1], "file", "pool 10 / test 5", 15)
+        self.dataset_rows.append(row)
+        return row
+
+    def verify_model(self, ref: str) -> list[str]:
+        return []
+
+    def plan_remove_model(self, ref: str) -> RemovalPlan:
+        return RemovalPlan(ref, 100_000_000, 3)
+
+    def remove_model(self, ref: str) -> RemovalPlan:
+        self.removed.append(ref)
+        self.model_rows = [m for m in self.model_rows if m.ref != ref]
+        return RemovalPlan(ref, 100_000_000, 3)
+
+    def remove_dataset(self, ref: str) -> None:
+        self.removed.append(ref)
+        self.dataset_rows = [d for d in self.dataset_rows if d.ref != ref]
+
+    def runs(self) -> list[RunRow]:
+        return list(self.run_rows)
+
+    def prompts(self) -> list[PromptRow]:
+        return list(self.prompt_rows)
+
+    def run_detail(self, run_id: str) -> RunDetail:
+        run = next(r for r in self.run_rows if r.id == run_id)
+        prompts = [p for p in self.prompt_rows if p.run_id == run_id]
+        predictions = [
+            PredictionView(
+                f"t{i:03d}", "(a)", "(a)" if i % 2 else "(b)", bool(i % 2), "The answer is (a)"
+            )
+            for i in range(6)
+        ]
+        return RunDetail(
+            run=run,
+            versions={"torch": "2.13.0", "transformers": "5.0"},
+            device="cpu",
+            shots=[
+                ShotView(
+                    "snarks-017",
+                    "deeplift",
+                    WORDS,
+                    SCORES,
+                    TOP,
+                    'The 4 keywords "sarcastic", "everybody", "loves" and "traffic" are important to predict that the answer is (a)',
+                ),
+                ShotView(
+                    "snarks-042",
+                    "ph_cot",
+                    rationale="3-step explanation: people hate traffic, the praise is insincere, so (a) mocks. The answer is (a)",
+                ),
+            ],
+            methods=[
+                MethodView(p, self.prompt_context(str(p.id)), predictions, 0) for p in prompts
+            ],
+        )
+
+    def shots_for_prompt(self, prompt_id: str, run_id: str | None = None) -> list[ShotView]:
+        return self.run_detail("run0002bbbb").shots
+
+    def prompt_context(self, prompt_id: str) -> str:
+        return CONTEXT_V2 if prompt_id == "2" else CONTEXT_V1
+
+    def export(self, prompt_ref: str, fmt: str, path: str, *, force: bool = False) -> str:
+        self.exports.append((prompt_ref, fmt, path, force))
+        return path
+
+    def export_text(self, prompt_ref: str, fmt: str) -> str:
+        return f"# {prompt_ref} as {fmt}\n\n{CONTEXT_V1}"
+
+
+def build_script(job_id: str) -> list[dict[str, Any]]:
+    """The messages a 2-shot ph_cot + deeplift build sends, in order."""
+    m = protocol.message
+    return [
+        m("started", job_id=job_id, run_id="run0009zzzz"),
+        m("progress", job_id=job_id, stage="dataset", done=1, total=1, detail="100 pool / 81 test"),
+        m(
+            "progress",
+            job_id=job_id,
+            stage="model",
+            done=1,
+            total=1,
+            detail="134.5M parameters on cpu",
+        ),
+        m("progress", job_id=job_id, stage="select", done=2, total=2, detail="snarks-042"),
+        m("shots", job_id=job_id, shots=["snarks-017", "snarks-042"]),
+        m(
+            "progress",
+            job_id=job_id,
+            stage="rationales:deeplift",
+            done=1,
+            total=2,
+            detail="snarks-017",
+        ),
+        m(
+            "tokens",
+            job_id=job_id,
+            stage="rationales:deeplift",
+            sample_id="snarks-017",
+            words=WORDS,
+            scores=SCORES,
+            top=TOP,
+        ),
+        m(
+            "text",
+            job_id=job_id,
+            stage="rationales:deeplift",
+            sample_id="snarks-017",
+            text='The 4 keywords "sarcastic", "everybody", "loves" and "traffic" are important to predict that the answer is (a)',
+            final=True,
+        ),
+        m(
+            "text",
+            job_id=job_id,
+            stage="rationales:ph_cot",
+            sample_id="snarks-042",
+            text="3-step explanation: people hate",
+            final=False,
+        ),
+        m("progress", job_id=job_id, stage="evaluate:ph_cot", done=3, total=6, detail=""),
+    ]
+
+
+def finish_script(job_id: str) -> list[dict[str, Any]]:
+    m = protocol.message
+    return [
+        m(
+            "text",
+            job_id=job_id,
+            stage="rationales:ph_cot",
+            sample_id="snarks-042",
+            text="3-step explanation: people hate traffic, the praise is insincere, so (a) mocks. The answer is (a)",
+            final=True,
+        ),
+        m("progress", job_id=job_id, stage="evaluate:ph_cot", done=6, total=6, detail=""),
+        m(
+            "saved",
+            job_id=job_id,
+            run_id="run0009zzzz",
+            method="ph_cot",
+            lineage="smollm2-135m.snarks.ph_cot.success.n2",
+            version=3,
+            prompt_version_id="7",
+            accuracy=0.5,
+            n=6,
+        ),
+        m(
+            "done",
+            job_id=job_id,
+            run_id="run0009zzzz",
+            results=[
+                {
+                    "method": "ph_cot",
+                    "accuracy": 0.5,
+                    "ci95": [0.19, 0.81],
+                    "n": 6,
+                    "parse_failures": 0,
+                    "seconds": 50.0,
+                    "vs_io": None,
+                }
+            ],
+            seconds=52.0,
+        ),
+    ]
+
+
+class FakeClient:
+    """A WorkerClient stand-in: ``submit`` plays ``build_script``; ``finish`` or ``cancel`` ends it."""
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        auto_finish: bool = False,
+        fail_with: str | None = None,
+        cached: bool = False,
+    ) -> None:
+        self.cached = cached
+        self.app = app
+        self.state = "stopped"
+        self.pid = 4242
+        self.active_job: str | None = None
+        self.submitted: list[dict[str, Any]] = []
+        self.cancelled: list[str] = []
+        self.auto_finish = auto_finish
+        self.fail_with = fail_with
+        self.started = 0
+
+    def _post(self, messages: Iterable[dict[str, Any]]) -> None:
+        for data in messages:
+            self.app.post_message(WorkerEvent(data))
+
+    async def start(self) -> None:
+        self.started += 1
+        self.state = "ready"
+        self.app.post_message(WorkerProcessState("ready"))
+
+    async def submit(self, config: dict[str, Any], *, job_id: str | None = None) -> str:
+        job_id = job_id or protocol.new_job_id()
+        self.submitted.append(config)
+        self.active_job = job_id
+        self.app.post_message(WorkerProcessState("busy"))
+        if self.fail_with:
+            self._post(
+                [
+                    protocol.message(
+                        "error",
+                        job_id=job_id,
+                        message=self.fail_with,
+                        hint="Pick another model on the Build screen.",
+                    )
+                ]
+            )
+            self.active_job = None
+            return job_id
+        if self.cached:  # everything reused from the store: no live tokens or text
+            script = build_script(job_id) + finish_script(job_id)
+            self._post([m for m in script if m["type"] not in ("tokens", "text")])
+            self.active_job = None
+            return job_id
+        self._post(build_script(job_id))
+        if self.auto_finish:
+            self.finish()
+        await asyncio.sleep(0)
+        return job_id
+
+    def finish(self) -> None:
+        if self.active_job:
+            self._post(finish_script(self.active_job))
+            self.active_job = None
+            self.app.post_message(WorkerProcessState("ready"))
+
+    async def cancel(self, job_id: str | None = None) -> None:
+        job_id = job_id or self.active_job
+        if job_id and job_id == self.active_job:
+            self.cancelled.append(job_id)
+            self._post([protocol.message("cancelled", job_id=job_id, run_id="run0009zzzz")])
+            self.active_job = None
+            self.app.post_message(WorkerProcessState("ready"))
+
+    async def stop(self) -> None:
+        self.state = "stopped"
