@@ -69,7 +69,9 @@ class CoalitionRecorder:
         first = runs[0]
         return all(
             len(run) == len(first)
-            and all(a.shape == b.shape and bool((a == b).all()) for a, b in zip(run, first, strict=True))
+            and all(
+                a.shape == b.shape and bool((a == b).all()) for a, b in zip(run, first, strict=True)
+            )
             for run in runs
         )
 
@@ -102,7 +104,9 @@ def captum_deeplift(lm: Any, target: Any) -> list[float]:
     embeds, baseline = deeplift_inputs(lm, target)
     explainer = DeepLift(_LastLogit(lm.model))
     with torch.enable_grad():
-        attributions = explainer.attribute(embeds.requires_grad_(True), baselines=baseline, target=target.label_id)
+        attributions = explainer.attribute(
+            embeds.requires_grad_(True), baselines=baseline, target=target.label_id
+        )
     return attributions[0].sum(dim=-1).detach().float().cpu().tolist()
 
 
@@ -147,14 +151,20 @@ def run(
     details = []
     for sample, target in zip(chosen, targets, strict=True):
         n_tokens = len(target.prompt_ids)
-        say(f"kernelshap on {sample.id}: {len(target.words)} words, {len(target.explained_positions)} of {n_tokens} tokens explained, {samples} samples", quiet=quiet)
+        say(
+            f"kernelshap on {sample.id}: {len(target.words)} words, {len(target.explained_positions)} of {n_tokens} tokens explained, {samples} samples",
+            quiet=quiet,
+        )
         with CoalitionRecorder() as recorder:
             timed, slow, fast = interleave(
                 lambda t=target: kernelshap(lm, t, k=4, samples=samples, seed=seed, batched=False),
                 lambda t=target: kernelshap(lm, t, k=4, samples=samples, seed=seed, batched=True),
                 repeats=repeats,
                 device=loaded.device,
-                on_repeat=lambda r, b, f: say(f"  repeat {r + 1}: one forward per coalition {b:.2f}s  batched {f:.2f}s  ({b / f:.2f}x)", quiet=quiet),
+                on_repeat=lambda r, b, f: say(
+                    f"  repeat {r + 1}: one forward per coalition {b:.2f}s  batched {f:.2f}s  ({b / f:.2f}x)",
+                    quiet=quiet,
+                ),
             )
         same = recorder.same()
         same_coalitions = same_coalitions and same
@@ -174,7 +184,10 @@ def run(
                 "ratios": [round(r, 3) for r in timed.main.ratios],
             }
         )
-        say(f"  same coalitions: {same} ({coalitions}); max |difference| of SHAP values {diff:.2e}", quiet=quiet)
+        say(
+            f"  same coalitions: {same} ({coalitions}); max |difference| of SHAP values {diff:.2e}",
+            quiet=quiet,
+        )
     figures.update(
         {
             "speedup_kernelshap": round(kernel.ratio, 3),
@@ -194,7 +207,9 @@ def run(
         theirs = captum_deeplift(lm, target)
         explained = target.explained_positions
         reference = [theirs[i] for i in explained]
-        captum_diff = max(captum_diff, max(abs(a - b) for a, b in zip(ours.token_scores, reference, strict=True)))
+        captum_diff = max(
+            captum_diff, max(abs(a - b) for a, b in zip(ours.token_scores, reference, strict=True))
+        )
         forward_backward(lm, target)  # warm
         timed, _, _ = interleave(
             lambda t=target: forward_backward(lm, t),
@@ -219,8 +234,14 @@ def run(
             "timings_deeplift_captum": captum.summary(),
         }
     )
-    say(f"deeplift: {deep.ratio:.2f}x one forward + backward (captum's batch of two: {captum.ratio:.2f}x); max |difference| from captum {captum_diff:.2e}", quiet=quiet)
-    say(f"kernelshap: {kernel.ratio:.2f}x faster batched; max |difference| {max_diff:.2e}; same coalitions: {same_coalitions}", quiet=quiet)
+    say(
+        f"deeplift: {deep.ratio:.2f}x one forward + backward (captum's batch of two: {captum.ratio:.2f}x); max |difference| from captum {captum_diff:.2e}",
+        quiet=quiet,
+    )
+    say(
+        f"kernelshap: {kernel.ratio:.2f}x faster batched; max |difference| {max_diff:.2e}; same coalitions: {same_coalitions}",
+        quiet=quiet,
+    )
     figures["machine"] = machine()
     return figures
 
@@ -232,11 +253,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=2, help="test items explained")
     parser.add_argument("--samples", type=int, default=128, help="KernelSHAP samples (coalitions)")
     parser.add_argument("--deeplift-repeats", type=int, default=5)
+    parser.set_defaults(repeats=1)  # per example: each example is one more interleaved pair
     args = parser.parse_args(argv)
 
     from core.datasets import load_dataset
 
-    loaded = load(args.model, device=args.device, dtype=args.dtype, batch_size=args.batch_size, threads=args.threads)
+    loaded = load(
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=args.batch_size,
+        threads=args.threads,
+    )
     dataset = load_dataset(args.dataset)
     figures = run(
         loaded,

@@ -28,8 +28,12 @@ DEFAULT_MODEL = "builtin:smollm2-135m"
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="model reference (default: %(default)s)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: %(default)s)")
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, help="model reference (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: %(default)s)"
+    )
     parser.add_argument("--dtype", default="auto", help="float32, bfloat16, float16 or auto")
     parser.add_argument(
         "--threads",
@@ -38,8 +42,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         help="torch CPU threads (default 1: on a small shared machine a second thread stalls "
         "whenever another process holds the other core; 0: torch's default)",
     )
-    parser.add_argument("--batch-size", type=int, default=8, help="fast path's batch size (default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=2, help="timed repeats of each side, interleaved")
+    parser.add_argument(
+        "--batch-size", type=int, default=8, help="fast path's batch size (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="timed repeats of each side, interleaved"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="end with one JSON line of all figures")
 
@@ -53,7 +61,14 @@ class Loaded:
     model_ref: str
 
 
-def load(model_ref: str, *, device: str = "auto", dtype: str = "auto", batch_size: int = 8, threads: int = 0) -> Loaded:
+def load(
+    model_ref: str,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    batch_size: int = 8,
+    threads: int = 0,
+) -> Loaded:
     """Load a model the way the worker does and wrap it in LanguageModel and PromptRenderer."""
     import torch
 
@@ -63,9 +78,19 @@ def load(model_ref: str, *, device: str = "auto", dtype: str = "auto", batch_siz
 
     if threads > 0:
         torch.set_num_threads(threads)
-    loaded = load_model(model_ref, device=None if device == "auto" else device, dtype=None if dtype == "auto" else dtype)
+    loaded = load_model(
+        model_ref,
+        device=None if device == "auto" else device,
+        dtype=None if dtype == "auto" else dtype,
+    )
     lm = LanguageModel(loaded.model, loaded.tokenizer, batch_size=batch_size)
-    return Loaded(lm=lm, renderer=PromptRenderer(loaded.tokenizer), device=loaded.device, dtype=loaded.dtype, model_ref=model_ref)
+    return Loaded(
+        lm=lm,
+        renderer=PromptRenderer(loaded.tokenizer),
+        device=loaded.device,
+        dtype=loaded.dtype,
+        model_ref=model_ref,
+    )
 
 
 def synchronize(device: str) -> None:
@@ -147,7 +172,14 @@ def headline_clock(device: str) -> str:
     return "cpu" if device == "cpu" and torch.get_num_threads() == 1 else "wall"
 
 
-def interleave(baseline: Callable[[], Any], fast: Callable[[], Any], *, repeats: int, device: str = "cpu", on_repeat: Callable[[int, float, float], None] | None = None) -> tuple[Timing, Any, Any]:
+def interleave(
+    baseline: Callable[[], Any],
+    fast: Callable[[], Any],
+    *,
+    repeats: int,
+    device: str = "cpu",
+    on_repeat: Callable[[int, float, float], None] | None = None,
+) -> tuple[Timing, Any, Any]:
     """Time both sides ``repeats`` times, alternating which runs first; returns the timings (on
     both clocks) and the first result of each side. ``on_repeat`` gets the headline clock's."""
     timing = Timing(clock=headline_clock(device))

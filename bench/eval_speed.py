@@ -41,7 +41,9 @@ def demo_rationale(sample: Any, steps: int) -> str:
     parts = ["first, the question is read with each of its choices"]
     if steps >= 3:
         parts.append("second, the choices that do not fit the question are set aside")
-    parts.append(f'{"third" if steps >= 3 else "second"}, "{sample.answer_text.strip()}" fits the question best')
+    parts.append(
+        f'{"third" if steps >= 3 else "second"}, "{sample.answer_text.strip()}" fits the question best'
+    )
     parts.extend(f"step {i + 1}, this still holds" for i in range(3, steps))
     return templates.ph_cot_rationale("; ".join(parts), steps, sample.answer)
 
@@ -63,14 +65,18 @@ def naive_label_scoring(loaded: Loaded, context: Any, items: Sequence[Any]) -> l
         text = renderer.render(context.messages_for(renderer, item)).text
         ids, label_ids = label_continuations(renderer.encode, text, item.labels)
         with torch.inference_mode():
-            logits = lm.model(input_ids=torch.tensor([ids], device=lm.device)).logits  # every position
+            logits = lm.model(
+                input_ids=torch.tensor([ids], device=lm.device)
+            ).logits  # every position
             last = torch.log_softmax(lm._apply_softcap(logits[0, -1].float()), dim=-1)
         scores = [float(last[t]) for t in label_ids]
         out.append({"pred": item.labels[pick_best(scores)], "scores": scores})
     return out
 
 
-def naive_generation(loaded: Loaded, context: Any, items: Sequence[Any], max_new_tokens: int) -> list[dict[str, Any]]:
+def naive_generation(
+    loaded: Loaded, context: Any, items: Sequence[Any], max_new_tokens: int
+) -> list[dict[str, Any]]:
     import torch
 
     from core.evaluation import read_answer
@@ -102,7 +108,9 @@ def naive_generation(loaded: Loaded, context: Any, items: Sequence[Any], max_new
 
 
 # ------------------------------------------------------------------------------------- fast path
-def fast_evaluate(loaded: Loaded, context: Any, items: Sequence[Any], max_new_tokens: int) -> list[Any]:
+def fast_evaluate(
+    loaded: Loaded, context: Any, items: Sequence[Any], max_new_tokens: int
+) -> list[Any]:
     from core.cache import MemoryCache
     from core.evaluation import EvalSettings, evaluate
 
@@ -141,7 +149,9 @@ class GenerationRecorder:
 
 
 # --------------------------------------------------------------------------------- the comparison
-def divergence(loaded: Loaded, prompt_ids: list[int], naive_tokens: list[int], fast_tokens: list[int]) -> dict[str, Any]:
+def divergence(
+    loaded: Loaded, prompt_ids: list[int], naive_tokens: list[int], fast_tokens: list[int]
+) -> dict[str, Any]:
     """Where two greedy token streams part, and the unbatched logit gap between both picks there."""
     import torch
 
@@ -151,7 +161,9 @@ def divergence(loaded: Loaded, prompt_ids: list[int], naive_tokens: list[int], f
         at += 1
     info: dict[str, Any] = {"diverge_at_token": at}
     if at >= len(naive_tokens) or at >= len(fast_tokens):
-        info["cause"] = "one stream stopped earlier (end of turn or length), the tokens agree up to there"
+        info["cause"] = (
+            "one stream stopped earlier (end of turn or length), the tokens agree up to there"
+        )
         return info
     with torch.inference_mode():
         ids = torch.tensor([prompt_ids + naive_tokens[:at]], device=lm.device)
@@ -208,18 +220,28 @@ def run(
     if label_scoring:
         test = list(dataset.test[:items])
         context = build_context("io", demo_shots, {}, keywords=4, steps=steps)
-        prompts = [label_continuations(renderer.encode, renderer.render(context.messages_for(renderer, s)).text, s.labels)[0] for s in test]
+        prompts = [
+            label_continuations(
+                renderer.encode, renderer.render(context.messages_for(renderer, s)).text, s.labels
+            )[0]
+            for s in test
+        ]
         prefix = shared_prefix(prompts)
         total = sum(len(p) for p in prompts)
         own = sum(len(p) - len(prefix) for p in prompts)
         bound = total / own
-        say(f"label scoring (io): {len(test)} items, context {len(prefix)} tokens, items {own / len(test):.1f} tokens on average, bound {bound:.2f}x", quiet=quiet)
+        say(
+            f"label scoring (io): {len(test)} items, context {len(prefix)} tokens, items {own / len(test):.1f} tokens on average, bound {bound:.2f}x",
+            quiet=quiet,
+        )
         pairing, naive, fast = interleave(
             lambda: naive_label_scoring(loaded, context, test),
             lambda: fast_evaluate(loaded, context, test, max_new_tokens),
             repeats=repeats,
             device=loaded.device,
-            on_repeat=lambda r, b, f: say(f"  repeat {r + 1}: naive {b:.2f}s  fast {f:.2f}s  ({b / f:.2f}x)", quiet=quiet),
+            on_repeat=lambda r, b, f: say(
+                f"  repeat {r + 1}: naive {b:.2f}s  fast {f:.2f}s  ({b / f:.2f}x)", quiet=quiet
+            ),
         )
         naive_preds = [n["pred"] for n in naive]
         fast_preds = [p.pred for p in fast]
@@ -227,7 +249,14 @@ def run(
         for item, n, p in zip(test, naive, fast, strict=True):
             if n["pred"] != p.pred:
                 ranked = sorted(n["scores"], reverse=True)
-                differ.append({"id": item.id, "naive": n["pred"], "fast": p.pred, "naive_top2_log_prob_gap": round(ranked[0] - ranked[1], 6)})
+                differ.append(
+                    {
+                        "id": item.id,
+                        "naive": n["pred"],
+                        "fast": p.pred,
+                        "naive_top2_log_prob_gap": round(ranked[0] - ranked[1], 6),
+                    }
+                )
         speedup = pairing.ratio
         figures.update(
             {
@@ -243,28 +272,38 @@ def run(
             }
         )
         same.append(naive_preds == fast_preds)
-        say(f"  speedup {speedup:.2f}x = {speedup / bound:.0%} of the bound; same predictions: {naive_preds == fast_preds}", quiet=quiet)
+        say(
+            f"  speedup {speedup:.2f}x = {speedup / bound:.0%} of the bound; same predictions: {naive_preds == fast_preds}",
+            quiet=quiet,
+        )
 
     if generation:
         test = list(dataset.test[:gen_items])
         rationales = {s.id: demo_rationale(s, steps) for s in demo_shots}
         context = build_context("ph_cot", demo_shots, rationales, keywords=4, steps=steps)
         prompt_ids = [renderer.render(context.messages_for(renderer, s)).ids for s in test]
-        say(f"generation (ph_cot, {steps} steps): {len(test)} items, prompts {sum(map(len, prompt_ids)) / len(test):.0f} tokens on average, max {max_new_tokens} new tokens", quiet=quiet)
+        say(
+            f"generation (ph_cot, {steps} steps): {len(test)} items, prompts {sum(map(len, prompt_ids)) / len(test):.0f} tokens on average, max {max_new_tokens} new tokens",
+            quiet=quiet,
+        )
         with GenerationRecorder(loaded.lm) as recorder:
             pairing, naive, fast = interleave(
                 lambda: naive_generation(loaded, context, test, max_new_tokens),
                 lambda: fast_evaluate(loaded, context, test, max_new_tokens),
                 repeats=repeats,
                 device=loaded.device,
-                on_repeat=lambda r, b, f: say(f"  repeat {r + 1}: naive {b:.2f}s  fast {f:.2f}s  ({b / f:.2f}x)", quiet=quiet),
+                on_repeat=lambda r, b, f: say(
+                    f"  repeat {r + 1}: naive {b:.2f}s  fast {f:.2f}s  ({b / f:.2f}x)", quiet=quiet
+                ),
             )
         first_run_calls = _first_run(recorder.calls, len(test))
         fast_tokens = [list(g.token_ids) for g in first_run_calls]
         naive_preds = [n["pred"] for n in naive]
         fast_preds = [p.pred for p in fast]
         agree = sum(a == b for a, b in zip(naive_preds, fast_preds, strict=True)) / len(test)
-        same_tokens = sum(_same_stream(n["tokens"], f) for n, f in zip(naive, fast_tokens, strict=True)) / len(test)
+        same_tokens = sum(
+            _same_stream(n["tokens"], f) for n, f in zip(naive, fast_tokens, strict=True)
+        ) / len(test)
         differ = []
         for index, (item, n, p) in enumerate(zip(test, naive, fast, strict=True)):
             if n["pred"] != p.pred:
@@ -291,7 +330,10 @@ def run(
             }
         )
         same.append(naive_preds == fast_preds)
-        say(f"  speedup {speedup:.2f}x; agreement {agree:.0%}; tokens generated: naive {naive_tokens}, fast {fast_generated}", quiet=quiet)
+        say(
+            f"  speedup {speedup:.2f}x; agreement {agree:.0%}; tokens generated: naive {naive_tokens}, fast {fast_generated}",
+            quiet=quiet,
+        )
 
     figures["same_predictions"] = all(same)
     figures["machine"] = machine()
@@ -321,13 +363,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gen-items", type=int, default=16, help="test items for generation")
     parser.add_argument("--shots", type=int, default=4)
     parser.add_argument("--steps", type=int, default=2, help="ph_cot steps in the demo rationales")
-    parser.add_argument("--max-new-tokens", type=int, default=128, help="the naive loop's fixed budget (and the fast path's cap)")
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=128,
+        help="the naive loop's fixed budget (and the fast path's cap)",
+    )
     parser.add_argument("--only", choices=("label", "generation"), default=None)
     args = parser.parse_args(argv)
 
     from core.datasets import load_dataset
 
-    loaded = load(args.model, device=args.device, dtype=args.dtype, batch_size=args.batch_size, threads=args.threads)
+    loaded = load(
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=args.batch_size,
+        threads=args.threads,
+    )
     dataset = load_dataset(args.dataset)
     figures = run(
         loaded,

@@ -4,11 +4,13 @@ The explained output is the score of the gold label's token at the last position
 zero-shot prompt whose assistant turn is pre-filled with "The answer is (":
 - DeepLift (captum) explains the pre-softmax logit, with the explained words' embeddings replaced
   by the pad token's embedding as the baseline. On transformer LMs captum's rescale rules cover
-  few layer types (not SiLU/GELU, attention or RMSNorm), so DeepLift mostly reduces to
-  (x - x') * gradient at the embeddings. One forward and one backward pass (batch of two).
+  few layer types (not SiLU/GELU, attention or RMSNorm). When the model has none of them,
+  captum's DeepLift equals (x - x') * gradient at the embeddings, computed here directly in one
+  forward and one backward pass of the input alone; otherwise captum runs (batch of two).
 - KernelSHAP (shap) explains the log-probability; features are words, a word is removed by
-  replacing its tokens with the pad token; coalitions are evaluated many per forward pass,
-  reusing the key/value cache of the prompt before the first explained token.
+  replacing its tokens with the pad token; coalitions are evaluated many per forward pass as a
+  prefix tree: the prompt before the first explained token, and every prefix that several
+  coalitions share, runs once (``LanguageModel.label_log_probs_tree``).
 - leave_one_out (feature ablation) and random are sanity baselines.
 Only the question and the choices' texts are explained, never the template or the labels.
 """
@@ -147,7 +149,9 @@ def _spread(target: AttributionTarget, per_word: list[float]) -> list[float]:
     return [per_word[w] / counts[w] if w >= 0 and counts[w] else 0.0 for w in target.token_words]
 
 
-def deeplift_inputs(lm: LanguageModel, target: AttributionTarget) -> tuple[torch.Tensor, torch.Tensor]:
+def deeplift_inputs(
+    lm: LanguageModel, target: AttributionTarget
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The prompt's input embeddings and DeepLift's baseline: the same with every explained
     token's embedding replaced by the pad token's."""
     ids = torch.tensor([target.prompt_ids], device=lm.device)

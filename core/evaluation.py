@@ -104,7 +104,27 @@ def build_context(
                 "rationale": None if method == "io" else rationales[shot.id],
             }
         )
+    answers = [turn["content"] for turn in demos if turn["role"] == "assistant"]
+    if any(not answer.startswith(prefill) for answer in answers):
+        # A demo worded differently (e.g. self_topk parsed fewer than k keywords): pre-fill only
+        # what every demo shares, so the test turn never starts unlike the demos.
+        prefill = common_opening(answers)
     return Context(method, instruction, demos, prefill, shot_records)
+
+
+def common_opening(texts: Sequence[str]) -> str:
+    """The longest whole-word prefix shared by all texts."""
+    if not texts:
+        return ""
+    shared = texts[0]
+    for text in texts[1:]:
+        length = 0
+        while length < min(len(shared), len(text)) and shared[length] == text[length]:
+            length += 1
+        shared = shared[:length]
+    if all(len(text) == len(shared) or text[len(shared)].isspace() for text in texts):
+        return shared
+    return shared[: shared.rfind(" ") + 1] if " " in shared else ""
 
 
 @dataclass(frozen=True)
@@ -206,7 +226,9 @@ def evaluate(
             found[i] = Prediction(**hit)
     todo = [i for i in range(len(items)) if i not in found]
     progress(Progress(stage, len(found), len(items)))
-    chunk = max(1, lm.batch_size) * 4  # results are stored as they come, so a kill loses little
+    # Results are stored after every chunk, so a kill loses at most one chunk of work; a
+    # generation chunk is one batch, label scoring (cheap) takes several batches at a time.
+    chunk = max(1, lm.batch_size) * (1 if generation else 8)
     for start in range(0, len(todo), chunk):
         part = todo[start : start + chunk]
         batch_items = [items[i] for i in part]

@@ -36,6 +36,8 @@ StopRule = Callable[[str], bool]
 TREE_FORWARD_OVERHEAD_TOKENS = 16
 TREE_CACHED_POSITION_COST = 0.03
 TREE_TOKENS_PER_ROW = 64
+# Key/value segments the prefix tree keeps at once (rows beyond it go in further trees).
+TREE_MEMORY_BYTES = 1 << 30
 
 
 # Decoding appends one position per step: into spare room for this many positions at a time.
@@ -84,7 +86,19 @@ def label_continuations(
     cut = len(base)
     for full in fulls:
         cut = min(cut, common_prefix_length(base, full))
+    if any(len(full) <= cut for full in fulls):
+        raise ConfigError(
+            f"a label of {list(labels)} adds no token to the prompt; use non-empty labels"
+        )
     first_ids = [full[cut] for full in fulls]
+    own = base[cut] if cut < len(base) else None
+    if own is not None and own in first_ids:
+        # e.g. " A" is one token but " C" is " " + "C": C's first token is the prompt's own
+        # last token, which says nothing about C.
+        raise ConfigError(
+            f"this tokenizer splits the labels {list(labels)} differently after the prompt, so they "
+            "cannot be scored as single tokens; end the answer opening with '(' or use labels A, B, C"
+        )
     if len(set(first_ids)) != len(first_ids):
         raise ConfigError(
             f"the labels {list(labels)} start with the same token for this tokenizer; "
@@ -321,10 +335,28 @@ class LanguageModel:
             [s[len(prefix) :] for s in sequences], label_ids, prefix=prefix, cancel=cancel
         )
 
-    def _tree_rows(self, segment: int) -> int:
-        """Rows per forward for a segment of this many tokens."""
+    def _kv_bytes_per_position(self) -> int:
+        """Bytes of key/value cache per position and row (from the config; a guess if odd)."""
+        try:
+            config = self.model.config
+            if hasattr(config, "get_text_config"):
+                config = config.get_text_config()
+            heads = int(config.num_attention_heads)
+            kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
+            head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
+            element = next(self.model.parameters()).element_size()
+            return max(1, int(config.num_hidden_layers) * 2 * kv_heads * head_dim * element)
+        except (AttributeError, TypeError, ValueError, StopIteration):
+            return 1 << 17
+
+    def _tree_rows(self, segment: int, end: int, kv_bytes: int) -> int:
+        """Rows per forward pass for a segment of ``segment`` tokens ending at ``end``: enough
+        tokens for efficient matrix products, and a stitched cache within a quarter of the
+        tree's memory (never fewer rows than a flat batch)."""
         batch = max(1, self.batch_size)
-        return max(batch, batch * TREE_TOKENS_PER_ROW // max(1, segment))
+        wanted = max(batch, batch * TREE_TOKENS_PER_ROW // max(1, segment))
+        room = TREE_MEMORY_BYTES // 4 // max(1, end * kv_bytes)
+        return max(batch, min(wanted, room))
 
     def _tree_log_probs(
         self,
@@ -332,25 +364,49 @@ class LanguageModel:
         label_ids: Sequence[Sequence[int]],
         cancel: CancelToken | None,
     ) -> list[list[float]]:
+        """Rows sorted so that shared prefixes are neighbours, in chunks whose tree fits in
+        ``TREE_MEMORY_BYTES`` of kept key/value segments."""
         seqs = np.asarray([list(s) for s in sequences], dtype=np.int64)
         n, length = seqs.shape
-        # groups[b][r]: id of row r's prefix of length b among the distinct ones (0..counts[b]-1)
+        kv_bytes = self._kv_bytes_per_position()
+        per_chunk = max(max(1, self.batch_size), TREE_MEMORY_BYTES // (length * kv_bytes))
+        order = np.lexsort(seqs.T[::-1]) if n > per_chunk else np.arange(n)
+        result: list[list[float]] = [[] for _ in range(n)]
+        for start in range(0, n, per_chunk):
+            rows = order[start : start + per_chunk]
+            scored = self._tree_chunk(
+                seqs[rows], [label_ids[int(r)] for r in rows], kv_bytes, cancel
+            )
+            for row, values in zip(rows, scored, strict=True):
+                result[int(row)] = values
+        return result
+
+    def _tree_chunk(
+        self,
+        seqs: np.ndarray,
+        label_ids: Sequence[Sequence[int]],
+        kv_bytes: int,
+        cancel: CancelToken | None,
+    ) -> list[list[float]]:
+        n, length = seqs.shape
+        # groups[b][r]: which of the distinct length-b prefixes row r has (ids 0..counts[b]-1)
         groups = [np.zeros(n, dtype=np.int64)]
         counts = [1]
         for b in range(length):
             column = seqs[:, b]
-            key = groups[-1] * (int(column.max()) + 1) + column
-            _, inverse = np.unique(key, return_inverse=True)
+            _, inverse = np.unique(
+                groups[-1] * (int(column.max()) + 1) + column, return_inverse=True
+            )
             groups.append(inverse.reshape(-1).astype(np.int64))
             counts.append(int(groups[-1].max()) + 1)
-        cuts = self._tree_cuts(counts, length)
+        cuts = self._tree_cuts(counts, length, kv_bytes)
         wanted = sorted({int(t) for ids in label_ids for t in ids})
         column_of = {t: i for i, t in enumerate(wanted)}
         wanted_ids = torch.tensor(wanted, device=self.device)
-        levels: list[dict[str, Any]] = []  # per level: parent ids, per-layer key/value segments
-        template: list[Any] = []  # a cache object of the model's own kind, to copy
-        final: list[list[float]] = []
-        for depth, (start, end) in enumerate(zip(cuts, cuts[1:], strict=False)):
+        levels: list[dict[str, Any]] = []  # per level: parents' ids, per-layer key/value segments
+        template: list[Any] = []  # a cache of the model's own kind, copied for every pass
+        final: list[Any] = []
+        for start, end in zip(cuts, cuts[1:], strict=False):
             last = end == length
             _, representative = np.unique(groups[end], return_index=True)
             parent = groups[start][representative]
@@ -377,8 +433,7 @@ class LanguageModel:
                     )
                     if last:
                         logits = self._apply_softcap(out.logits[:, -1, :].float())
-                        picked = torch.log_softmax(logits, dim=-1)[:, wanted_ids]
-                        return picked.cpu().tolist()
+                        return torch.log_softmax(logits, dim=-1)[:, wanted_ids].cpu().tolist()
                     made = out.past_key_values
                     if not template:
                         self._check_tree_cache(made, end)
@@ -389,12 +444,8 @@ class LanguageModel:
                     ]
                 return [(segment, row) for row in range(len(batch))]
 
-            done = run_in_batches(
-                list(range(counts[end])),
-                work,
-                batch_size=self._tree_rows(end - start),
-                cancel=cancel,
-            )
+            rows = self._tree_rows(end - start, end, kv_bytes)
+            done = run_in_batches(list(range(counts[end])), work, batch_size=rows, cancel=cancel)
             if last:
                 final = done
                 break
@@ -406,39 +457,35 @@ class LanguageModel:
                 )
                 for i in range(len(chunks[0]))
             ]
-            levels.append({"parent": parent if depth else None, "layers": layers})
-        rows = groups[length]
-        return [[final[rows[r]][column_of[int(t)]] for t in label_ids[r]] for r in range(n)]
+            levels.append({"parent": parent if levels else None, "layers": layers})
+        ends = groups[length]
+        return [[final[ends[r]][column_of[int(t)]] for t in label_ids[r]] for r in range(n)]
 
-    @staticmethod
-    def _tree_cuts_cost(counts: Sequence[int], start: int, end: int, rows: int) -> float:
-        return (
-            counts[end] * (end - start)
-            + TREE_CACHED_POSITION_COST * counts[end] * end
-            + TREE_FORWARD_OVERHEAD_TOKENS * math.ceil(counts[end] / rows)
-        )
-
-    def _tree_cuts(self, counts: Sequence[int], length: int) -> list[int]:
-        """Segment boundaries 0 = c0 < c1 < ... < length minimising the tokens run (each distinct
-        prefix of a segment's end runs the segment once) plus a fixed cost per forward pass.
-        Only ends just before a column where prefixes part are worth considering."""
-        ends = [b for b in range(1, length) if counts[b + 1] > counts[b]] + [length]
-        points = [0] + ends
-        best = [0.0] + [math.inf] * len(ends)
+    def _tree_cuts(self, counts: Sequence[int], length: int, kv_bytes: int) -> list[int]:
+        """Segment boundaries 0 = c0 < c1 < ... < length that minimise the cost model: every
+        distinct prefix of a segment's end runs the segment's tokens once, copies its cached
+        positions, and each forward pass has a fixed cost. Only ends just before a column where
+        prefixes part are worth considering (a longer segment at the same count is free)."""
+        points = [0] + [b for b in range(1, length) if counts[b + 1] > counts[b]] + [length]
+        best = [0.0] + [math.inf] * (len(points) - 1)
         previous = [0] * len(points)
         for j in range(1, len(points)):
             end = points[j]
             for i in range(j):
                 start = points[i]
-                cost = best[i] + self._tree_cuts_cost(
-                    counts, start, end, self._tree_rows(end - start)
+                rows = self._tree_rows(end - start, end, kv_bytes)
+                cost = (
+                    best[i]
+                    + counts[end] * (end - start)
+                    + TREE_CACHED_POSITION_COST * counts[end] * end
+                    + TREE_FORWARD_OVERHEAD_TOKENS * math.ceil(counts[end] / rows)
                 )
                 if cost < best[j]:
                     best[j], previous[j] = cost, i
-        cuts = [len(points) - 1]
-        while cuts[-1] != 0:
-            cuts.append(previous[cuts[-1]])
-        return [points[i] for i in reversed(cuts)]
+        chosen = [len(points) - 1]
+        while chosen[-1] != 0:
+            chosen.append(previous[chosen[-1]])
+        return [points[i] for i in reversed(chosen)]
 
     @staticmethod
     def _check_tree_cache(cache: Any, length: int) -> None:
@@ -449,7 +496,7 @@ class LanguageModel:
             keys = getattr(layer, "keys", None)
             if (
                 type(layer).__name__ != "DynamicLayer"
-                or keys is None
+                or not isinstance(keys, torch.Tensor)
                 or keys.dim() != 4
                 or keys.shape[2] != length
             ):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.attribution import ATTRIBUTION_METHODS
 from core.cache import MemoryCache, ResultCache, content_hash
 from core.config import RunConfig
 from core.errors import ConfigError
@@ -24,6 +25,7 @@ from core.rationales import (
     RationaleSettings,
     make_rationales,
     no_events,
+    preview_heatmaps,
 )
 from core.samples import Dataset, Sample
 from core.selection import Candidate, select_shots
@@ -204,6 +206,20 @@ def run_protocol(
         max_new_tokens=config.rationale_tokens,
         seed=config.seed,
     )
+    if shots and events is not no_events and not set(config.methods) & set(ATTRIBUTION_METHODS):
+        preview_heatmaps(
+            lm,
+            renderer,
+            shots,
+            settings,
+            model_key=key,
+            versions=versions,
+            cache=cache,
+            run_id=run_id,
+            progress=progress,
+            cancel=cancel,
+            events=events,
+        )
     eval_settings = EvalSettings(answer_mode=config.answer_mode, max_new_tokens=config.eval_tokens)
     result = RunResult(
         config=config,

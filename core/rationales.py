@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from core import templates
@@ -178,19 +178,22 @@ def _rationale_key(
     return content_hash(relevant)
 
 
-def _attribution_rationale(
+def shot_attribution(
     lm: LanguageModel,
     renderer: PromptRenderer,
     shot: Sample,
     method: str,
     settings: RationaleSettings,
+    *,
     model_key: str,
     versions: dict[str, str],
     cache: ResultCache,
-    run_id: str | None,
-    cancel: CancelToken | None,
-    events: EventSink,
-) -> Rationale:
+    run_id: str | None = None,
+    cancel: CancelToken | None = None,
+    events: EventSink = no_events,
+    stage: str | None = None,
+) -> dict[str, Any]:
+    """The stored attribution of a shot's gold label (computed once), emitted as a heatmap."""
     key = content_hash(
         {
             "kind": ATTRIBUTION,
@@ -221,12 +224,42 @@ def _attribution_rationale(
     events(
         "tokens",
         {
-            "stage": f"rationales:{method}",
+            "stage": stage or f"rationales:{method}",
             "sample_id": shot.id,
+            "method": method,
             "words": stored["words"],
             "scores": stored["word_scores"],
             "top": stored["top_words"],
         },
+    )
+    return stored
+
+
+def _attribution_rationale(
+    lm: LanguageModel,
+    renderer: PromptRenderer,
+    shot: Sample,
+    method: str,
+    settings: RationaleSettings,
+    model_key: str,
+    versions: dict[str, str],
+    cache: ResultCache,
+    run_id: str | None,
+    cancel: CancelToken | None,
+    events: EventSink,
+) -> Rationale:
+    stored = shot_attribution(
+        lm,
+        renderer,
+        shot,
+        method,
+        settings,
+        model_key=model_key,
+        versions=versions,
+        cache=cache,
+        run_id=run_id,
+        cancel=cancel,
+        events=events,
     )
     keywords = list(stored["top_words"])
     return Rationale(
@@ -238,6 +271,44 @@ def _attribution_rationale(
         attribution=stored,
         seconds=float(stored.get("seconds", 0.0)),
     )
+
+
+def preview_heatmaps(
+    lm: LanguageModel,
+    renderer: PromptRenderer,
+    shots: Sequence[Sample],
+    settings: RationaleSettings,
+    *,
+    model_key: str,
+    versions: dict[str, str],
+    cache: ResultCache,
+    run_id: str | None = None,
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None,
+    events: EventSink = no_events,
+) -> None:
+    """DeepLift heatmaps of the shots for a watcher (the TUI) when no attribution method runs:
+    one forward and one backward pass per shot; stored, so later runs reuse them."""
+    for done, shot in enumerate(shots, start=1):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        text, segments = question_layout(shot)
+        k = max(1, min(settings.keywords, count_rankable(split_words(text, segments))))
+        shot_attribution(
+            lm,
+            renderer,
+            shot,
+            "deeplift",
+            replace(settings, keywords=k),
+            model_key=model_key,
+            versions=versions,
+            cache=cache,
+            run_id=run_id,
+            cancel=cancel,
+            events=events,
+            stage="heatmaps",
+        )
+        progress(Progress("heatmaps", done, len(shots), shot.id))
 
 
 def _generation_prompt(

@@ -27,6 +27,8 @@ class ShotCardState:
 
     @property
     def method(self) -> str:
+        if self.stage == "heatmaps":  # DeepLift previews drawn for builds with no attribution method
+            return "deeplift heatmap"
         return self.stage.partition(":")[2] or self.stage
 
 

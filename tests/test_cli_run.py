@@ -251,7 +251,7 @@ def test_real_builtin_model_end_to_end(tmp_path: Path) -> None:
         str(out),
         "--no-store",
     ]
-    done = _finish(_start(args, env), timeout=1800)
+    done = _finish(_start(args, env), timeout=3600)
     assert done.returncode == 0, done.stderr[-3000:]
     payload = json.loads(out.read_text(encoding="utf-8"))
     by_method = {row["method"]: row for row in payload["results"]}

@@ -176,7 +176,9 @@ def load_model(
         load_kwargs["use_safetensors"] = True
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder), **load_kwargs)
-        model: Any = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch_dtype, **load_kwargs)
+        model: Any = AutoModelForCausalLM.from_pretrained(
+            str(folder), dtype=torch_dtype, **load_kwargs
+        )
     except ModelError:
         raise
     except Exception as error:

@@ -52,27 +52,32 @@ def test_demos_and_test_prefill_are_consistent(method: str, k: int, tiny_rendere
 
 def test_instructions_match_the_method() -> None:
     shots = tiny.samples(1, seed=33)
-    ph = build_context("ph_cot", shots, {shots[0].id: "x"}, keywords=2, steps=3)
+    sid, y = shots[0].id, shots[0].answer
+    ph = build_context(
+        "ph_cot", shots, {sid: templates.ph_cot_rationale("x", 3, y)}, keywords=2, steps=3
+    )
     assert (
         ph.instruction == templates.INSTRUCTION_PH_COT.format(p=3)
         and ph.prefill == "3-step rationale:"
     )
-    kw = build_context("kernelshap", shots, {shots[0].id: "x"}, keywords=4, steps=3)
+    kw = build_context(
+        "kernelshap",
+        shots,
+        {sid: templates.keyword_rationale(["a", "b", "c", "d"], y)},
+        keywords=4,
+        steps=3,
+    )
     assert "4 most important keywords" in kw.instruction and kw.prefill == "The 4 keywords"
     assert (
-        build_context("auto_cot", shots, {shots[0].id: "x"}, keywords=2, steps=3).prefill
+        build_context(
+            "auto_cot", shots, {sid: templates.auto_cot_rationale("x.", y)}, keywords=2, steps=3
+        ).prefill
         == "Let's think step by step."
     )
     with pytest.raises(ConfigError, match="unknown method"):
         build_context("cot", shots, {}, keywords=2, steps=2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core inconsistency: when self_topk's output parses to fewer than k keywords (or none), "
-    "its demo says 'The 1 keyword ...' (or just 'The answer is (y)') while the test pre-fill is "
-    "'The k keywords' (method.md pitfall 4: demo phrasing differs from the test pre-fill)",
-)
 def test_self_topk_demos_start_with_the_prefill_even_when_parsing_is_short(
     tiny_lm, tiny_renderer, monkeypatch
 ) -> None:
