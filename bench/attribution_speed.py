@@ -79,6 +79,44 @@ class CoalitionRecorder:
         return sum(m.shape[0] for m in self.masks[True][0])
 
 
+def work_accounting(lm: Any, target: Any, masks: Any) -> dict[str, Any]:
+    """Tokens and forward passes each path runs for these coalitions: one forward per coalition
+    (every coalition whole), the flat batched path (shared prefix once, then every coalition's
+    rest), and the prefix tree that the batched path uses (each distinct segment once)."""
+    import numpy as np
+
+    sequences = []
+    for mask in masks:
+        ids = list(target.prompt_ids)
+        for p in target.explained_positions:
+            if mask[target.token_words[p]] < 0.5:
+                ids[p] = lm.pad_id
+        sequences.append(ids)
+    seqs = np.asarray(sequences, dtype=np.int64)
+    n, length = seqs.shape
+    first = target.explained_positions[0] if target.explained_positions else length - 1
+    kv_bytes = lm._kv_bytes_per_position()
+    _, counts = lm._tree_groups(seqs)
+    cuts = lm._tree_cuts(counts, length, kv_bytes)
+    tree_tokens = sum(
+        counts[end] * (end - start) for start, end in zip(cuts, cuts[1:], strict=False)
+    )
+    tree_forwards = sum(
+        -(-counts[end] // lm._tree_rows(end - start, end, kv_bytes))
+        for start, end in zip(cuts, cuts[1:], strict=False)
+    )
+    return {
+        "tokens_one_forward_per_coalition": n * length,
+        "tokens_flat_batched": first + n * (length - first),
+        "tokens_prefix_tree": tree_tokens,
+        "tokens_all_distinct_prefixes": sum(counts[1:]),
+        "forwards_one_per_coalition": n,
+        "forwards_prefix_tree": tree_forwards,
+        "tree_levels": len(cuts) - 1,
+        "token_ratio": round(n * length / tree_tokens, 3),
+    }
+
+
 def forward_backward(lm: Any, target: Any) -> Any:
     """One forward (last position only) and one backward pass to the input embeddings."""
     import torch
@@ -172,6 +210,14 @@ def run(
         max_diff = max(max_diff, diff)
         coalitions = recorder.count()
         kernel.extend(timed)
+        work = work_accounting(lm, target, np.concatenate(recorder.masks[True][0]))
+        cpu = timed.main
+        work["ms_per_token_one_forward_per_coalition"] = round(
+            1000 * min(cpu.baseline) / work["tokens_one_forward_per_coalition"], 3
+        )
+        work["ms_per_token_prefix_tree"] = round(
+            1000 * min(cpu.fast) / work["tokens_prefix_tree"], 3
+        )
         details.append(
             {
                 "id": sample.id,
@@ -182,10 +228,18 @@ def run(
                 "same_coalitions": same,
                 "max_abs_diff": diff,
                 "ratios": [round(r, 3) for r in timed.main.ratios],
+                "work": work,
             }
         )
         say(
             f"  same coalitions: {same} ({coalitions}); max |difference| of SHAP values {diff:.2e}",
+            quiet=quiet,
+        )
+        say(
+            f"  tokens run: one forward per coalition {work['tokens_one_forward_per_coalition']}, "
+            f"flat batches {work['tokens_flat_batched']}, prefix tree {work['tokens_prefix_tree']} "
+            f"({work['token_ratio']:.2f}x fewer, {work['tree_levels']} levels, {work['forwards_prefix_tree']} passes); "
+            f"ms per token: {work['ms_per_token_one_forward_per_coalition']:.2f} vs {work['ms_per_token_prefix_tree']:.2f}",
             quiet=quiet,
         )
     figures.update(

@@ -14,8 +14,8 @@ sum of item tokens: the speedup of skipping the shared context, nothing else),
 ``fraction_of_bound``, ``speedup_generation``, ``same_predictions``, ``agreement_generation``,
 and for each differing prediction where the two token streams part and the logit gap there.
 
-    python bench/eval_speed.py --json [--items 16] [--gen-items 12] [--shots 4]
-        [--dataset builtin:commonsense-qa] [--max-new-tokens 128] [--device cuda]
+    python bench/eval_speed.py --json [--items 16] [--gen-items 16] [--shots 4] [--phases]
+        [--dataset builtin:commonsense-qa] [--max-new-tokens 128] [--batch-size 8] [--device cuda]
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def naive_generation(
                 eos_token_id=stop,
                 pad_token_id=lm.pad_id,
             )
-        tokens = [t for t in generated[0, len(ids) :].tolist()]
+        tokens = generated[0, len(ids) :].tolist()
         while tokens and tokens[-1] in lm.stop_ids:
             tokens.pop()
         text = lm.tokenizer.decode(tokens, skip_special_tokens=True)
@@ -146,6 +146,115 @@ class GenerationRecorder:
 
     def __exit__(self, *exc: object) -> None:
         del self.lm.generate  # back to the class's method
+
+
+class PhaseTimer:
+    """Wraps the fast path's forward passes to add up process CPU time per phase: the context
+    (the shared prefix, once), the items (each batch's own tokens) and decoding (one token a row)."""
+
+    def __init__(self, lm: Any) -> None:
+        self.lm = lm
+        self.phases: dict[str, dict[str, float]] = {}
+
+    def _add(self, phase: str, seconds: float, tokens: int, passes: int = 1) -> None:
+        entry = self.phases.setdefault(phase, {"cpu_s": 0.0, "passes": 0, "tokens": 0})
+        entry["cpu_s"] += seconds
+        entry["passes"] += passes
+        entry["tokens"] += tokens
+
+    def __enter__(self) -> PhaseTimer:
+        import time
+
+        lm = self.lm
+        prefix_cache, extend, expand, forward_last = (
+            lm.prefix_cache,
+            lm._extend_cache,
+            lm._expand,
+            lm._forward_last,
+        )
+        state = {"items": False}
+
+        def timed_prefix(prefix: Any) -> Any:
+            started = time.process_time()
+            out = prefix_cache(prefix)
+            self._add("context", time.process_time() - started, len(prefix))
+            return out
+
+        def timed_extend(cache: Any, ids: Any, start: int) -> Any:
+            started = time.process_time()
+            out = extend(cache, ids, start)
+            self._add("context", time.process_time() - started, len(ids) - start)
+            return out
+
+        def flag_expand(cache: Any, rows: int) -> Any:
+            state["items"] = True  # a batch's first pass (its items' own tokens) comes next
+            return expand(cache, rows)
+
+        def timed_forward(ids: Any, *args: Any, **kwargs: Any) -> Any:
+            started = time.process_time()
+            out = forward_last(ids, *args, **kwargs)
+            phase = "items" if state["items"] else "decode"
+            state["items"] = False
+            self._add(phase, time.process_time() - started, int(ids.numel()))
+            return out
+
+        lm.prefix_cache, lm._extend_cache = timed_prefix, timed_extend
+        lm._expand, lm._forward_last = flag_expand, timed_forward
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        del self.lm.prefix_cache, self.lm._extend_cache, self.lm._expand, self.lm._forward_last
+
+    def summary(self, total: float) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            k: {n: round(v, 3) for n, v in e.items()} for k, e in self.phases.items()
+        }
+        out["other_cpu_s"] = round(total - sum(e["cpu_s"] for e in self.phases.values()), 3)
+        out["total_cpu_s"] = round(total, 3)
+        return out
+
+
+def breakdown(
+    loaded: Loaded,
+    context: Any,
+    items: Sequence[Any],
+    max_new_tokens: int,
+    naive: Callable[[], Any],
+) -> dict[str, Any]:
+    """One more (untimed) run of each side, split into phases: for the naive loop, each item's
+    full prompt and then its decoding steps (model forward passes, timed by hooks)."""
+    import time
+
+    with PhaseTimer(loaded.lm) as phases:
+        started = time.process_time()
+        fast_evaluate(loaded, context, items, max_new_tokens)
+        total = time.process_time() - started
+    fast = phases.summary(total)
+    naive_phases = PhaseTimer(loaded.lm)
+    clock: dict[str, float] = {}
+
+    def before(module: Any, args: Any, kwargs: Any) -> None:
+        clock["started"] = time.process_time()
+
+    def after(module: Any, args: Any, kwargs: Any, output: Any) -> None:
+        ids = kwargs.get("input_ids")
+        tokens = int(ids.numel()) if ids is not None else 0
+        phase = "decode" if ids is not None and ids.shape[1] == 1 else "prompt"
+        naive_phases._add(phase, time.process_time() - clock["started"], tokens)
+
+    model = loaded.lm.model
+    handles = [
+        model.register_forward_pre_hook(before, with_kwargs=True),
+        model.register_forward_hook(after, with_kwargs=True),
+    ]
+    try:
+        started = time.process_time()
+        naive()
+        total = time.process_time() - started
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {"fast": fast, "naive": naive_phases.summary(total)}
 
 
 # --------------------------------------------------------------------------------- the comparison
@@ -197,6 +306,7 @@ def run(
     quiet: bool = False,
     label_scoring: bool = True,
     generation: bool = True,
+    phases: bool = False,
 ) -> dict[str, Any]:
     """Both comparisons; returns the figures (the bench's JSON line)."""
     from core.evaluation import build_context
@@ -276,6 +386,15 @@ def run(
             f"  speedup {speedup:.2f}x = {speedup / bound:.0%} of the bound; same predictions: {naive_preds == fast_preds}",
             quiet=quiet,
         )
+        if phases:
+            figures["phases_label_scoring"] = breakdown(
+                loaded,
+                context,
+                test,
+                max_new_tokens,
+                lambda: naive_label_scoring(loaded, context, test),
+            )
+            say(f"  fast path by phase: {figures['phases_label_scoring']}", quiet=quiet)
 
     if generation:
         test = list(dataset.test[:gen_items])
@@ -334,6 +453,15 @@ def run(
             f"  speedup {speedup:.2f}x; agreement {agree:.0%}; tokens generated: naive {naive_tokens}, fast {fast_generated}",
             quiet=quiet,
         )
+        if phases:
+            figures["phases_generation"] = breakdown(
+                loaded,
+                context,
+                test,
+                max_new_tokens,
+                lambda: naive_generation(loaded, context, test, max_new_tokens),
+            )
+            say(f"  fast path by phase: {figures['phases_generation']}", quiet=quiet)
 
     figures["same_predictions"] = all(same)
     figures["machine"] = machine()
@@ -370,6 +498,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the naive loop's fixed budget (and the fast path's cap)",
     )
     parser.add_argument("--only", choices=("label", "generation"), default=None)
+    parser.add_argument(
+        "--phases",
+        action="store_true",
+        help="one more fast run, timed by phase (context, items, decoding)",
+    )
     args = parser.parse_args(argv)
 
     from core.datasets import load_dataset
@@ -394,6 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         label_scoring=args.only in (None, "label"),
         generation=args.only in (None, "generation"),
+        phases=args.phases,
     )
     if args.json:
         emit_json(figures)

@@ -6,9 +6,11 @@ Two ideas keep evaluation cheap:
   every row's last real token sits in the last column;
 - only the last position's logits are computed (``logits_to_keep=1``), never the full
   (positions x vocabulary) tensor.
-The last prefix's cache is kept between calls (evaluation scores a test set in chunks under one
-context). Many same-length prompts that share prefixes at many depths (KernelSHAP's coalitions)
-are scored as a prefix tree: each distinct prefix segment is run once (``label_log_probs_tree``).
+The last prefix's cache is kept between calls, and a new prefix reuses the part it shares with it
+(evaluation scores a test set in chunks under one context). Decoding writes each step into spare
+room of the cache instead of concatenating it whole. Many same-length prompts that share prefixes
+at many depths (KernelSHAP's coalitions) are scored as a prefix tree: each distinct prefix
+segment is run once (``label_log_probs_tree``).
 """
 
 from __future__ import annotations
@@ -151,20 +153,41 @@ class _Growth:
         return self.layer.keys, self.layer.values
 
 
+def _plain_dynamic_layers(cache: Any) -> list[Any] | None:
+    """The layers of a plain ``DynamicCache`` (keys/values tensors of shape [batch, heads,
+    positions, dim]), or None for any other kind of cache."""
+    layers = getattr(cache, "layers", None)
+    if type(cache).__name__ != "DynamicCache" or not layers:
+        return None
+    for layer in layers:
+        keys = getattr(layer, "keys", None)
+        if type(layer).__name__ != "DynamicLayer" or not isinstance(keys, torch.Tensor):
+            return None
+        if keys.dim() != 4:
+            return None
+    return list(layers)
+
+
+def _cache_head(cache: Any, length: int) -> Any:
+    """A new cache holding (copies of) the first ``length`` positions of a plain
+    ``DynamicCache``, or None for other caches."""
+    layers = _plain_dynamic_layers(cache)
+    if layers is None or layers[0].keys.shape[2] < length:
+        return None
+    head = copy.copy(cache)
+    head.layers = [copy.copy(layer) for layer in layers]
+    for layer in head.layers:
+        layer.keys = layer.keys[:, :, :length].clone()
+        layer.values = layer.values[:, :, :length].clone()
+    return head
+
+
 def grow_in_place(cache: Any, room: int) -> bool:
     """Let every layer of a plain ``DynamicCache`` grow into spare room (see ``_Growth``);
     other caches (sliding windows, quantised, older transformers) are left as they are."""
-    layers = getattr(cache, "layers", None)
-    if type(cache).__name__ != "DynamicCache" or not layers:
+    layers = _plain_dynamic_layers(cache)
+    if layers is None:
         return False
-    for layer in layers:
-        keys = getattr(layer, "keys", None)
-        if (
-            type(layer).__name__ != "DynamicLayer"
-            or not isinstance(keys, torch.Tensor)
-            or keys.dim() != 4
-        ):
-            return False
     for layer in layers:
         _Growth(layer, room)
     return True
@@ -234,15 +257,44 @@ class LanguageModel:
         return out.past_key_values
 
     def _shared_prefix_cache(self, prefix: Sequence[int]) -> Any:
-        """``prefix_cache`` of the last prefix seen, kept between calls (it is never modified:
-        every batch works on its own copy)."""
+        """``prefix_cache`` of ``prefix``, kept until the next different prefix. The kept cache is
+        never modified (every batch works on its own copy); a new prefix that starts like the
+        kept one (the same n-shot context, as evaluation's next chunk of items has) reuses the
+        common part and runs only the rest."""
         key = tuple(int(t) for t in prefix)
         if not key:
             return None
-        if self._prefix_memo is None or self._prefix_memo[0] != key:
+        memo = self._prefix_memo
+        if memo is not None and memo[0] == key:
+            return memo[1]
+        cache = None
+        if memo is not None:
+            common = common_prefix_length(memo[0], key)
+            base = _cache_head(memo[1], common) if common else None
+            if base is not None:
+                self._prefix_memo = None
+                cache = self._extend_cache(base, key, common)
+        if cache is None:
             self._prefix_memo = None  # free the old one first
-            self._prefix_memo = (key, self.prefix_cache(key))
-        return self._prefix_memo[1]
+            cache = self.prefix_cache(key)
+        self._prefix_memo = (key, cache)
+        return cache
+
+    def _extend_cache(self, cache: Any, ids: Sequence[int], start: int) -> Any:
+        """``cache`` (of ``ids[:start]``) extended by running ``ids[start:]`` on it."""
+        if start >= len(ids):
+            return cache
+        rest = torch.tensor([list(ids[start:])], device=self.device)
+        positions = torch.arange(start, len(ids), device=self.device)[None, :]
+        with torch.inference_mode():
+            out = self.model(
+                input_ids=rest,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+        return out.past_key_values
 
     def forget_prefix(self) -> None:
         """Drop the kept prefix cache (to free its memory, or to time a cold start)."""
@@ -364,32 +416,45 @@ class LanguageModel:
         label_ids: Sequence[Sequence[int]],
         cancel: CancelToken | None,
     ) -> list[list[float]]:
-        """Rows sorted so that shared prefixes are neighbours, in chunks whose tree fits in
-        ``TREE_MEMORY_BYTES`` of kept key/value segments."""
         seqs = np.asarray([list(s) for s in sequences], dtype=np.int64)
-        n, length = seqs.shape
         kv_bytes = self._kv_bytes_per_position()
-        per_chunk = max(max(1, self.batch_size), TREE_MEMORY_BYTES // (length * kv_bytes))
-        order = np.lexsort(seqs.T[::-1]) if n > per_chunk else np.arange(n)
-        result: list[list[float]] = [[] for _ in range(n)]
-        for start in range(0, n, per_chunk):
-            rows = order[start : start + per_chunk]
-            scored = self._tree_chunk(
-                seqs[rows], [label_ids[int(r)] for r in rows], kv_bytes, cancel
-            )
-            for row, values in zip(rows, scored, strict=True):
-                result[int(row)] = values
+        order = np.lexsort(seqs.T[::-1])  # rows that share prefixes become neighbours
+        result: list[list[float]] = [[] for _ in range(len(seqs))]
+        self._tree_part(seqs, order, label_ids, kv_bytes, cancel, result)
         return result
 
-    def _tree_chunk(
+    def _tree_part(
         self,
         seqs: np.ndarray,
+        rows: np.ndarray,
         label_ids: Sequence[Sequence[int]],
         kv_bytes: int,
         cancel: CancelToken | None,
-    ) -> list[list[float]]:
+        result: list[list[float]],
+    ) -> None:
+        """Score ``rows`` as one tree if the segments it keeps fit in ``TREE_MEMORY_BYTES``,
+        else as two trees of half the (sorted) rows each."""
+        part = seqs[rows]
+        groups, counts = self._tree_groups(part)
+        cuts = self._tree_cuts(counts, part.shape[1], kv_bytes)
+        kept = sum(
+            counts[end] * (end - start) for start, end in zip(cuts[:-2], cuts[1:-1], strict=True)
+        )
+        if kept * kv_bytes > TREE_MEMORY_BYTES and len(rows) > max(2, self.batch_size):
+            half = len(rows) // 2
+            self._tree_part(seqs, rows[:half], label_ids, kv_bytes, cancel, result)
+            self._tree_part(seqs, rows[half:], label_ids, kv_bytes, cancel, result)
+            return
+        scored = self._tree_run(
+            part, groups, counts, cuts, [label_ids[int(r)] for r in rows], cancel
+        )
+        for row, values in zip(rows, scored, strict=True):
+            result[int(row)] = values
+
+    @staticmethod
+    def _tree_groups(seqs: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
+        """groups[b][r]: which of the distinct length-b prefixes row r has (ids 0..counts[b]-1)."""
         n, length = seqs.shape
-        # groups[b][r]: which of the distinct length-b prefixes row r has (ids 0..counts[b]-1)
         groups = [np.zeros(n, dtype=np.int64)]
         counts = [1]
         for b in range(length):
@@ -399,7 +464,19 @@ class LanguageModel:
             )
             groups.append(inverse.reshape(-1).astype(np.int64))
             counts.append(int(groups[-1].max()) + 1)
-        cuts = self._tree_cuts(counts, length, kv_bytes)
+        return groups, counts
+
+    def _tree_run(
+        self,
+        seqs: np.ndarray,
+        groups: list[np.ndarray],
+        counts: list[int],
+        cuts: list[int],
+        label_ids: Sequence[Sequence[int]],
+        cancel: CancelToken | None,
+    ) -> list[list[float]]:
+        n, length = seqs.shape
+        kv_bytes = self._kv_bytes_per_position()
         wanted = sorted({int(t) for ids in label_ids for t in ids})
         column_of = {t: i for i, t in enumerate(wanted)}
         wanted_ids = torch.tensor(wanted, device=self.device)
@@ -489,18 +566,9 @@ class LanguageModel:
 
     @staticmethod
     def _check_tree_cache(cache: Any, length: int) -> None:
-        layers = getattr(cache, "layers", None)
-        if type(cache).__name__ != "DynamicCache" or not layers:
+        layers = _plain_dynamic_layers(cache)
+        if layers is None or any(layer.keys.shape[2] != length for layer in layers):
             raise _NoTree
-        for layer in layers:
-            keys = getattr(layer, "keys", None)
-            if (
-                type(layer).__name__ != "DynamicLayer"
-                or not isinstance(keys, torch.Tensor)
-                or keys.dim() != 4
-                or keys.shape[2] != length
-            ):
-                raise _NoTree
 
     def _tree_cache(
         self, levels: list[dict[str, Any]], template: list[Any], parents: np.ndarray

@@ -37,7 +37,7 @@ def test_eval_speed_bench_runs_and_reports(
     bench = _bench("eval_speed")
     args = ["--model", str(tiny_model_dir), "--dataset", str(tiny_dataset_dir)]
     args += ["--items", "4", "--gen-items", "3", "--shots", "2", "--max-new-tokens", "6"]
-    args += ["--repeats", "1", "--batch-size", "2", "--json"]
+    args += ["--repeats", "1", "--batch-size", "2", "--phases", "--json"]
     assert bench.main(args) == 0
     figures = _json_line(capsys)
     for key in (
@@ -62,6 +62,9 @@ def test_eval_speed_bench_runs_and_reports(
     assert figures["same_predictions"] is True, figures
     assert figures["agreement_generation"] == 1.0
     assert figures["timings_label_scoring"]["clock"] in ("cpu", "wall")
+    phases = figures["phases_generation"]
+    assert phases["fast"]["context"]["passes"] >= 1 and phases["fast"]["items"]["passes"] >= 2
+    assert phases["naive"]["prompt"]["passes"] == 3  # one full prompt per item
 
 
 def test_attribution_speed_bench_runs_and_reports(
@@ -142,13 +145,13 @@ def test_prefix_tree_scores_equal_one_forward_per_coalition(
     if memory is not None:  # force several trees and a row cap per pass
         monkeypatch.setattr(core.lm, "TREE_MEMORY_BYTES", memory)
     chunks: list[int] = []
-    original = core.lm.LanguageModel._tree_chunk
+    original = core.lm.LanguageModel._tree_run
 
     def spy(self, seqs, *args, **kwargs):
         chunks.append(len(seqs))
         return original(self, seqs, *args, **kwargs)
 
-    monkeypatch.setattr(core.lm.LanguageModel, "_tree_chunk", spy)
+    monkeypatch.setattr(core.lm.LanguageModel, "_tree_run", spy)
     masks = _coalitions(len(target.words), 40)
     tiny_lm.batch_size = 3
     tree = coalition_scorer(tiny_lm, target, batched=True)(masks)
@@ -232,3 +235,32 @@ def test_the_last_prefix_cache_is_kept_between_calls(tiny_lm, tiny_renderer, mc_
     assert forwards.count(8) == 2, "the prefix ran once, then again after forget_prefix()"
     assert first == again
     assert torch.tensor(cold).allclose(torch.tensor(first), atol=1e-6)
+
+
+def test_a_new_prefix_reuses_the_part_it_shares_with_the_kept_one(
+    tiny_lm, tiny_renderer, mc_samples
+) -> None:
+    from core.selection import zero_shot_prompt
+
+    prompts = [zero_shot_prompt(tiny_renderer, s) for s in mc_samples[:3]]
+    ids = [p for p, _ in prompts]
+    labels = [i for _, i in prompts]
+    widths: list[int] = []
+    handle = tiny_lm.model.register_forward_pre_hook(
+        lambda module, args, kwargs: widths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
+    try:
+        results = {}
+        for cut in (10, 14, 6):  # longer: run 4 more tokens; shorter: no prefix pass at all
+            widths.clear()
+            results[cut] = tiny_lm.label_log_probs(
+                [i[cut:] for i in ids], labels, prefix=ids[0][:cut]
+            )
+            prefix_passes = widths[:-1]  # the last pass is the items' batch
+            assert prefix_passes == {10: [10], 14: [4], 6: []}[cut]
+    finally:
+        handle.remove()
+    tiny_lm.forget_prefix()
+    for cut, got in results.items():
+        cold = tiny_lm.label_log_probs([i[cut:] for i in ids], labels, prefix=ids[0][:cut])
+        assert torch.tensor(got).allclose(torch.tensor(cold), atol=1e-5)
