@@ -43,7 +43,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "whenever another process holds the other core; 0: torch's default)",
     )
     parser.add_argument(
-        "--batch-size", type=int, default=8, help="fast path's batch size (default: %(default)s)"
+        "--batch-size", type=int, default=16, help="fast path's batch size (default: %(default)s, sa-tui's default)"
     )
     parser.add_argument(
         "--repeats", type=int, default=2, help="timed repeats of each side, interleaved"
@@ -66,7 +66,7 @@ def load(
     *,
     device: str = "auto",
     dtype: str = "auto",
-    batch_size: int = 8,
+    batch_size: int = 16,
     threads: int = 0,
 ) -> Loaded:
     """Load a model the way the worker does and wrap it in LanguageModel and PromptRenderer."""

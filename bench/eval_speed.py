@@ -113,17 +113,14 @@ def fast_evaluate(
 ) -> list[Any]:
     from core.cache import MemoryCache
     from core.evaluation import EvalSettings, evaluate
+    from core.workbench import Workbench
 
     loaded.lm.forget_prefix()  # every timed run starts cold: the context's cache is part of the cost
-    score = evaluate(
-        loaded.lm,
-        loaded.renderer,
-        context,
-        items,
-        EvalSettings(answer_mode="parse", max_new_tokens=max_new_tokens),
-        model_key="bench",
-        cache=MemoryCache(),
+    bench = Workbench(
+        lm=loaded.lm, renderer=loaded.renderer, model_key="bench", cache=MemoryCache()
     )
+    settings = EvalSettings(answer_mode="parse", max_new_tokens=max_new_tokens)
+    score = evaluate(bench, context, items, settings)
     return score.predictions
 
 

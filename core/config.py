@@ -36,7 +36,7 @@ class RunConfig:
     rationale_tokens: int = 128
     eval_tokens: int = 256
     answer_mode: str = "parse"
-    batch_size: int = 8
+    batch_size: int = 16
     device: str | None = None
     dtype: str | None = None
     field_map: str | None = None

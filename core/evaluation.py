@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core import templates
-from core.cache import PREDICTION, ResultCache, content_hash
+from core.cache import PREDICTION, content_hash
 from core.errors import ConfigError
 from core.lm import LanguageModel, label_continuations, shared_prefix
-from core.progress import CancelToken, Progress, ProgressCallback, no_progress
+from core.progress import CancelToken, EventSink, Progress
 from core.prompts import Message, PromptRenderer, format_question
-from core.rationales import KEYWORD_METHODS, RATIONALE_METHODS, EventSink, no_events
-from core.samples import Sample
-from core.selection import sample_key
+from core.rationales import KEYWORD_METHODS, RATIONALE_METHODS
+from core.samples import Sample, sample_key
 from core.stats import wilson_interval
+from core.workbench import Workbench
 
 LABEL_SCORED = ("zero_shot", "io")
 EVAL_METHODS = LABEL_SCORED + RATIONALE_METHODS
@@ -177,24 +177,14 @@ class EvalSettings:
 
 
 def evaluate(
-    lm: LanguageModel,
-    renderer: PromptRenderer,
-    context: Context,
-    items: Sequence[Sample],
-    settings: EvalSettings,
-    *,
-    model_key: str,
-    cache: ResultCache,
-    run_id: str | None = None,
-    progress: ProgressCallback = no_progress,
-    cancel: CancelToken | None = None,
-    events: EventSink = no_events,
+    bench: Workbench, context: Context, items: Sequence[Sample], settings: EvalSettings
 ) -> MethodScore:
     """Score a context on test items; items already predicted under the same context are reused."""
     if settings.answer_mode not in ANSWER_MODES:
         raise ConfigError(
             f"unknown answer mode {settings.answer_mode!r}; use one of {', '.join(ANSWER_MODES)}"
         )
+    lm, renderer, cache, cancel = bench.lm, bench.renderer, bench.cache, bench.cancel
     started = time.perf_counter()
     stage = f"evaluate:{context.method}"
     context_key = content_hash(
@@ -210,7 +200,7 @@ def evaluate(
             {
                 "kind": PREDICTION,
                 "v": 1,
-                "model": model_key,
+                "model": bench.model_key,
                 "context": context_key,
                 "sample": sample_key(item),
                 "mode": settings.answer_mode if generation else "label",
@@ -225,7 +215,14 @@ def evaluate(
         if hit is not None:
             found[i] = Prediction(**hit)
     todo = [i for i in range(len(items)) if i not in found]
-    progress(Progress(stage, len(found), len(items)))
+    if generation:
+        # Longest first, so each stored batch holds prompts of similar length (little padding)
+        # and the most memory-hungry batch runs first, where an out-of-memory back-off is cheap.
+        lengths = {
+            i: len(renderer.render(context.messages_for(renderer, items[i])).ids) for i in todo
+        }
+        todo.sort(key=lambda i: -lengths[i])
+    bench.progress(Progress(stage, len(found), len(items)))
     # Results are stored after every chunk, so a kill loses at most one chunk of work; a
     # generation chunk is one batch, label scoring (cheap) takes several batches at a time.
     chunk = max(1, lm.batch_size) * (1 if generation else 8)
@@ -234,14 +231,14 @@ def evaluate(
         batch_items = [items[i] for i in part]
         if generation:
             predictions = _generate_predictions(
-                lm, renderer, context, batch_items, settings, cancel, events
+                lm, renderer, context, batch_items, settings, cancel, bench.events
             )
         else:
             predictions = _label_predictions(lm, renderer, context, batch_items, cancel)
         for i, prediction in zip(part, predictions, strict=True):
-            cache.put(PREDICTION, keys[i], prediction.to_dict(), run_id=run_id)
+            cache.put(PREDICTION, keys[i], prediction.to_dict(), run_id=bench.run_id)
             found[i] = prediction
-        progress(Progress(stage, len(found), len(items)))
+        bench.progress(Progress(stage, len(found), len(items)))
     ordered = [found[i] for i in range(len(items))]
     correct = sum(p.correct for p in ordered)
     return MethodScore(

@@ -17,20 +17,19 @@ from core.cache import MemoryCache, ResultCache, content_hash
 from core.config import RunConfig
 from core.errors import ConfigError
 from core.evaluation import EvalSettings, MethodScore, build_context, evaluate
-from core.progress import CancelToken, Progress, ProgressCallback, no_progress
+from core.progress import CancelToken, EventSink, Progress, ProgressCallback, no_events, no_progress
 from core.rationales import (
     RATIONALE_METHODS,
-    EventSink,
     Rationale,
     RationaleSettings,
     make_rationales,
-    no_events,
     preview_heatmaps,
 )
 from core.samples import Dataset, Sample
 from core.selection import Candidate, select_shots
 from core.stats import mcnemar_exact
 from core.versions import library_versions
+from core.workbench import Workbench
 
 
 @dataclass
@@ -182,21 +181,22 @@ def run_protocol(
     key = model_key(config.model, loaded.info, loaded.device, loaded.dtype, versions)
     lm = LanguageModel(loaded.model, loaded.tokenizer, batch_size=config.batch_size)
     renderer = PromptRenderer(loaded.tokenizer)
+    bench = Workbench(
+        lm=lm,
+        renderer=renderer,
+        model_key=key,
+        cache=cache,
+        versions=versions,
+        run_id=run_id,
+        progress=progress,
+        cancel=cancel,
+        events=events,
+    )
     shots: list[Sample] = []
     candidates: list[Candidate] = []
     if config.needs_shots:
         shots, candidates = select_shots(
-            lm,
-            renderer,
-            dataset.pool,
-            strategy=config.strategy,
-            n=config.shots,
-            seed=config.seed,
-            model_key=key,
-            cache=cache,
-            run_id=run_id,
-            progress=progress,
-            cancel=cancel,
+            bench, dataset.pool, strategy=config.strategy, n=config.shots, seed=config.seed
         )
         events("shots", {"shots": [s.id for s in shots]})
     settings = RationaleSettings(
@@ -207,19 +207,7 @@ def run_protocol(
         seed=config.seed,
     )
     if shots and events is not no_events and not set(config.methods) & set(ATTRIBUTION_METHODS):
-        preview_heatmaps(
-            lm,
-            renderer,
-            shots,
-            settings,
-            model_key=key,
-            versions=versions,
-            cache=cache,
-            run_id=run_id,
-            progress=progress,
-            cancel=cancel,
-            events=events,
-        )
+        preview_heatmaps(bench, shots, settings)
     eval_settings = EvalSettings(answer_mode=config.answer_mode, max_new_tokens=config.eval_tokens)
     result = RunResult(
         config=config,
@@ -237,25 +225,11 @@ def run_protocol(
         candidates=candidates,
     )
     for method in config.methods:
-        if cancel is not None:
-            cancel.raise_if_cancelled()
+        bench.check_cancelled()
         rationales: list[Rationale] = []
         rationale_started = time.perf_counter()
         if method in RATIONALE_METHODS:
-            rationales = make_rationales(
-                lm,
-                renderer,
-                shots,
-                method,
-                settings,
-                model_key=key,
-                versions=versions,
-                cache=cache,
-                run_id=run_id,
-                progress=progress,
-                cancel=cancel,
-                events=events,
-            )
+            rationales = make_rationales(bench, shots, method, settings)
         rationale_seconds = time.perf_counter() - rationale_started
         context = build_context(
             method,
@@ -264,19 +238,7 @@ def run_protocol(
             keywords=config.keywords,
             steps=config.steps,
         )
-        score = evaluate(
-            lm,
-            renderer,
-            context,
-            items,
-            eval_settings,
-            model_key=key,
-            cache=cache,
-            run_id=run_id,
-            progress=progress,
-            cancel=cancel,
-            events=events,
-        )
+        score = evaluate(bench, context, items, eval_settings)
         content = context.to_content(renderer)
         content.update(
             model=config.model,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from core.errors import CancelledError
 
@@ -42,3 +43,12 @@ class CancelToken:
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():
             raise CancelledError("cancelled by the user")
+
+
+EventSink = Callable[[str, dict[str, Any]], None]
+"""Live output for a watcher (the TUI): ``("tokens", {...})`` heatmaps, ``("text", {...})``
+rationales and answers as they are written, ``("shots", {...})`` the chosen shots."""
+
+
+def no_events(kind: str, payload: dict[str, Any]) -> None:
+    """An event sink that drops everything."""

@@ -16,24 +16,17 @@ from typing import Any
 
 from core import templates
 from core.attribution import ATTRIBUTION_METHODS, explain
-from core.cache import ATTRIBUTION, RATIONALE, ResultCache, content_hash
+from core.cache import ATTRIBUTION, RATIONALE, content_hash
 from core.errors import ConfigError
-from core.lm import LanguageModel
-from core.progress import CancelToken, Progress, ProgressCallback, no_progress
+from core.progress import Progress
 from core.prompts import PromptRenderer, format_question, question_layout, strip_special_tokens
-from core.samples import Sample
-from core.selection import sample_key
+from core.samples import Sample, sample_key
 from core.words import count_rankable, split_words
+from core.workbench import Workbench
 
 GENERATED_METHODS = ("self_topk", "ph_cot", "auto_cot")
 RATIONALE_METHODS = ATTRIBUTION_METHODS + GENERATED_METHODS
 KEYWORD_METHODS = ATTRIBUTION_METHODS + ("self_topk",)
-
-EventSink = Callable[[str, dict[str, Any]], None]
-
-
-def no_events(kind: str, payload: dict[str, Any]) -> None:
-    """An event sink that drops everything."""
 
 
 @dataclass(frozen=True)
@@ -72,87 +65,45 @@ def check_keywords(samples: Sequence[Sample], k: int) -> None:
 
 
 def make_rationales(
-    lm: LanguageModel,
-    renderer: PromptRenderer,
-    shots: Sequence[Sample],
-    method: str,
-    settings: RationaleSettings,
-    *,
-    model_key: str,
-    versions: dict[str, str],
-    cache: ResultCache,
-    run_id: str | None = None,
-    progress: ProgressCallback = no_progress,
-    cancel: CancelToken | None = None,
-    events: EventSink = no_events,
+    bench: Workbench, shots: Sequence[Sample], method: str, settings: RationaleSettings
 ) -> list[Rationale]:
+    """The rationale of each shot for ``method`` (stored ones are reused), in shot order."""
     if method not in RATIONALE_METHODS:
         raise ConfigError(
             f"unknown rationale method {method!r}; use one of {', '.join(RATIONALE_METHODS)}"
         )
     if method in KEYWORD_METHODS:
         check_keywords(shots, settings.keywords)
-    keys = [_rationale_key(method, shot, settings, model_key, versions) for shot in shots]
+    stage = f"rationales:{method}"
+    keys = [_rationale_key(method, shot, settings, bench) for shot in shots]
     results: dict[int, Rationale] = {}
     for i, key in enumerate(keys):
-        hit = cache.get(RATIONALE, key)
+        hit = bench.cache.get(RATIONALE, key)
         if hit is not None:
             results[i] = Rationale(**hit)
     todo = [i for i in range(len(shots)) if i not in results]
-    done = len(results)
-    progress(Progress(f"rationales:{method}", done, len(shots)))
+    bench.progress(Progress(stage, len(results), len(shots)))
+
+    def keep(i: int, rationale: Rationale) -> None:
+        results[i] = rationale
+        bench.cache.put(RATIONALE, keys[i], rationale.to_dict(), run_id=bench.run_id)
+        final = {"stage": stage, "sample_id": shots[i].id, "text": rationale.text, "final": True}
+        bench.events("text", final)
+        bench.progress(Progress(stage, len(results), len(shots), shots[i].id))
+
     if method in ATTRIBUTION_METHODS:
         for i in todo:
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            results[i] = _attribution_rationale(
-                lm,
-                renderer,
-                shots[i],
-                method,
-                settings,
-                model_key,
-                versions,
-                cache,
-                run_id,
-                cancel,
-                events,
-            )
-            cache.put(RATIONALE, keys[i], results[i].to_dict(), run_id=run_id)
-            done += 1
-            events(
-                "text",
-                {
-                    "stage": f"rationales:{method}",
-                    "sample_id": shots[i].id,
-                    "text": results[i].text,
-                    "final": True,
-                },
-            )
-            progress(Progress(f"rationales:{method}", done, len(shots), shots[i].id))
+            bench.check_cancelled()
+            keep(i, _attribution_rationale(bench, shots[i], method, settings))
     elif todo:
-        generated = _generate(
-            lm, renderer, [shots[i] for i in todo], method, settings, cancel, events
-        )
+        generated = _generate(bench, [shots[i] for i in todo], method, settings)
         for i, rationale in zip(todo, generated, strict=True):
-            results[i] = rationale
-            cache.put(RATIONALE, keys[i], rationale.to_dict(), run_id=run_id)
-            events(
-                "text",
-                {
-                    "stage": f"rationales:{method}",
-                    "sample_id": shots[i].id,
-                    "text": rationale.text,
-                    "final": True,
-                },
-            )
-        progress(Progress(f"rationales:{method}", len(shots), len(shots)))
+            keep(i, rationale)
     return [results[i] for i in range(len(shots))]
 
 
-def _rationale_key(
-    method: str, shot: Sample, settings: RationaleSettings, model_key: str, versions: dict[str, str]
-) -> str:
+def _rationale_key(method: str, shot: Sample, settings: RationaleSettings, bench: Workbench) -> str:
+    model_key, versions = bench.model_key, bench.versions
     relevant: dict[str, Any] = {
         "kind": RATIONALE,
         "v": 1,
@@ -179,18 +130,11 @@ def _rationale_key(
 
 
 def shot_attribution(
-    lm: LanguageModel,
-    renderer: PromptRenderer,
+    bench: Workbench,
     shot: Sample,
     method: str,
     settings: RationaleSettings,
     *,
-    model_key: str,
-    versions: dict[str, str],
-    cache: ResultCache,
-    run_id: str | None = None,
-    cancel: CancelToken | None = None,
-    events: EventSink = no_events,
     stage: str | None = None,
 ) -> dict[str, Any]:
     """The stored attribution of a shot's gold label (computed once), emitted as a heatmap."""
@@ -199,29 +143,29 @@ def shot_attribution(
             "kind": ATTRIBUTION,
             "v": 1,
             "method": method,
-            "model": model_key,
+            "model": bench.model_key,
             "sample": sample_key(shot),
             "k": settings.keywords,
             "samples": settings.shap_samples if method == "kernelshap" else None,
             "seed": settings.seed if method in ("kernelshap", "random") else None,
-            "library": versions.get("captum" if method == "deeplift" else "shap"),
+            "library": bench.versions.get("captum" if method == "deeplift" else "shap"),
         }
     )
-    stored = cache.get(ATTRIBUTION, key)
+    stored = bench.cache.get(ATTRIBUTION, key)
     if stored is None:
         attribution = explain(
-            lm,
-            renderer,
+            bench.lm,
+            bench.renderer,
             shot,
             method,
             k=settings.keywords,
             shap_samples=settings.shap_samples,
             seed=settings.seed,
-            cancel=cancel,
+            cancel=bench.cancel,
         )
-        stored = {"model": model_key, **attribution.to_dict()}
-        cache.put(ATTRIBUTION, key, stored, run_id=run_id)
-    events(
+        stored = {"model": bench.model_key, **attribution.to_dict()}
+        bench.cache.put(ATTRIBUTION, key, stored, run_id=bench.run_id)
+    bench.events(
         "tokens",
         {
             "stage": stage or f"rationales:{method}",
@@ -236,31 +180,9 @@ def shot_attribution(
 
 
 def _attribution_rationale(
-    lm: LanguageModel,
-    renderer: PromptRenderer,
-    shot: Sample,
-    method: str,
-    settings: RationaleSettings,
-    model_key: str,
-    versions: dict[str, str],
-    cache: ResultCache,
-    run_id: str | None,
-    cancel: CancelToken | None,
-    events: EventSink,
+    bench: Workbench, shot: Sample, method: str, settings: RationaleSettings
 ) -> Rationale:
-    stored = shot_attribution(
-        lm,
-        renderer,
-        shot,
-        method,
-        settings,
-        model_key=model_key,
-        versions=versions,
-        cache=cache,
-        run_id=run_id,
-        cancel=cancel,
-        events=events,
-    )
+    stored = shot_attribution(bench, shot, method, settings)
     keywords = list(stored["top_words"])
     return Rationale(
         method=method,
@@ -274,41 +196,16 @@ def _attribution_rationale(
 
 
 def preview_heatmaps(
-    lm: LanguageModel,
-    renderer: PromptRenderer,
-    shots: Sequence[Sample],
-    settings: RationaleSettings,
-    *,
-    model_key: str,
-    versions: dict[str, str],
-    cache: ResultCache,
-    run_id: str | None = None,
-    progress: ProgressCallback = no_progress,
-    cancel: CancelToken | None = None,
-    events: EventSink = no_events,
+    bench: Workbench, shots: Sequence[Sample], settings: RationaleSettings
 ) -> None:
     """DeepLift heatmaps of the shots for a watcher (the TUI) when no attribution method runs:
     one forward and one backward pass per shot; stored, so later runs reuse them."""
     for done, shot in enumerate(shots, start=1):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
+        bench.check_cancelled()
         text, segments = question_layout(shot)
         k = max(1, min(settings.keywords, count_rankable(split_words(text, segments))))
-        shot_attribution(
-            lm,
-            renderer,
-            shot,
-            "deeplift",
-            replace(settings, keywords=k),
-            model_key=model_key,
-            versions=versions,
-            cache=cache,
-            run_id=run_id,
-            cancel=cancel,
-            events=events,
-            stage="heatmaps",
-        )
-        progress(Progress("heatmaps", done, len(shots), shot.id))
+        shot_attribution(bench, shot, "deeplift", replace(settings, keywords=k), stage="heatmaps")
+        bench.progress(Progress("heatmaps", done, len(shots), shot.id))
 
 
 def _generation_prompt(
@@ -342,39 +239,27 @@ def _stop_rule(method: str, settings: RationaleSettings) -> Callable[[str], bool
 
 
 def _generate(
-    lm: LanguageModel,
-    renderer: PromptRenderer,
-    shots: Sequence[Sample],
-    method: str,
-    settings: RationaleSettings,
-    cancel: CancelToken | None,
-    events: EventSink,
+    bench: Workbench, shots: Sequence[Sample], method: str, settings: RationaleSettings
 ) -> list[Rationale]:
     started = time.perf_counter()
-    prompts = [_generation_prompt(renderer, shot, method, settings) for shot in shots]
+    prompts = [_generation_prompt(bench.renderer, shot, method, settings) for shot in shots]
+    stage = f"rationales:{method}"
 
     def on_text(index: int, text: str) -> None:
-        events(
-            "text",
-            {
-                "stage": f"rationales:{method}",
-                "sample_id": shots[index].id,
-                "text": text,
-                "final": False,
-            },
-        )
+        partial = {"stage": stage, "sample_id": shots[index].id, "text": text, "final": False}
+        bench.events("text", partial)
 
-    generations = lm.generate(
+    generations = bench.lm.generate(
         prompts,
         max_new_tokens=settings.max_new_tokens,
         stop_rule=_stop_rule(method, settings),
-        cancel=cancel,
+        cancel=bench.cancel,
         on_text=on_text,
     )
     seconds = round((time.perf_counter() - started) / max(1, len(shots)), 4)
     out: list[Rationale] = []
     for shot, generation in zip(shots, generations, strict=True):
-        raw = strip_special_tokens(generation.text, lm.tokenizer)
+        raw = strip_special_tokens(generation.text, bench.lm.tokenizer)
         if method == "self_topk":
             keywords = parse_keywords(raw, settings.keywords)
             text = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.errors import DatasetError
 
@@ -78,3 +79,13 @@ class Dataset:
                 raise DatasetError(f"dataset {self.name!r} has the sample id {sample.id!r} twice")
             seen.add(sample.id)
         return self
+
+
+def sample_key(sample: Sample) -> dict[str, Any]:
+    """Everything about a sample that changes results (so edited data is never served stale)."""
+    return {
+        "id": sample.id,
+        "question": sample.question,
+        "choices": [[c.label, c.text] for c in sample.choices],
+        "answer": sample.answer,
+    }

@@ -9,13 +9,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from core.cache import SELECTION, ResultCache, content_hash
+from core.cache import SELECTION, content_hash
 from core.errors import ConfigError
-from core.lm import LanguageModel, label_continuations
-from core.progress import CancelToken, Progress, ProgressCallback, no_progress
+from core.lm import label_continuations
+from core.progress import Progress
 from core.prompts import PromptRenderer, format_question
-from core.samples import Sample
+from core.samples import Sample, sample_key
 from core.templates import ANSWER_OPENING, INSTRUCTION_PLAIN
+from core.workbench import Workbench
 
 STRATEGIES = ("success", "error", "random")
 
@@ -61,18 +62,7 @@ def candidate_from_scores(sample: Sample, log_probs: Sequence[float]) -> Candida
 
 
 def select_shots(
-    lm: LanguageModel,
-    renderer: PromptRenderer,
-    pool: Sequence[Sample],
-    *,
-    strategy: str,
-    n: int,
-    seed: int,
-    model_key: str,
-    cache: ResultCache,
-    run_id: str | None = None,
-    progress: ProgressCallback = no_progress,
-    cancel: CancelToken | None = None,
+    bench: Workbench, pool: Sequence[Sample], *, strategy: str, n: int, seed: int
 ) -> tuple[list[Sample], list[Candidate]]:
     """Walk the pool in a seeded order, scoring in batches, until n shots fit the strategy.
     Raises ConfigError when the pool runs out first (never loops forever)."""
@@ -84,26 +74,19 @@ def select_shots(
     random.Random(seed).shuffle(order)
     chosen: list[Sample] = []
     examined: list[Candidate] = []
-    step = max(lm.batch_size, n)
+    step = max(bench.lm.batch_size, n)
     for start in range(0, len(order), step):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
+        bench.check_cancelled()
         batch = order[start : start + step]
-        candidates = _score(
-            lm, renderer, batch, model_key=model_key, cache=cache, run_id=run_id, cancel=cancel
-        )
-        for sample, candidate in zip(batch, candidates, strict=True):
+        for sample, candidate in zip(batch, _score(bench, batch), strict=True):
             examined.append(candidate)
             keep = strategy == "random" or (
                 candidate.correct if strategy == "success" else not candidate.correct
             )
             if keep and len(chosen) < n:
                 chosen.append(sample)
-        progress(
-            Progress(
-                "select", len(chosen), n, f"{len(examined)} of {len(order)} pool samples scored"
-            )
-        )
+        detail = f"{len(examined)} of {len(order)} pool samples scored"
+        bench.progress(Progress("select", len(chosen), n, detail))
         if len(chosen) >= n:
             return chosen, examined
     raise ConfigError(
@@ -112,43 +95,24 @@ def select_shots(
     )
 
 
-def _score(
-    lm: LanguageModel,
-    renderer: PromptRenderer,
-    samples: Sequence[Sample],
-    *,
-    model_key: str,
-    cache: ResultCache,
-    run_id: str | None,
-    cancel: CancelToken | None,
-) -> list[Candidate]:
+def _score(bench: Workbench, samples: Sequence[Sample]) -> list[Candidate]:
     keys = [
-        content_hash({"kind": SELECTION, "model": model_key, "sample": sample_key(s), "v": 1})
+        content_hash({"kind": SELECTION, "model": bench.model_key, "sample": sample_key(s), "v": 1})
         for s in samples
     ]
     found: dict[int, Candidate] = {}
     for i, key in enumerate(keys):
-        hit = cache.get(SELECTION, key)
+        hit = bench.cache.get(SELECTION, key)
         if hit is not None:
             found[i] = Candidate(**hit)
     todo = [i for i in range(len(samples)) if i not in found]
     if todo:
-        prompts = [zero_shot_prompt(renderer, samples[i]) for i in todo]
-        scores = lm.label_log_probs(
-            [p for p, _ in prompts], [ids for _, ids in prompts], cancel=cancel
+        prompts = [zero_shot_prompt(bench.renderer, samples[i]) for i in todo]
+        scores = bench.lm.label_log_probs(
+            [p for p, _ in prompts], [ids for _, ids in prompts], cancel=bench.cancel
         )
         for i, log_probs in zip(todo, scores, strict=True):
             candidate = candidate_from_scores(samples[i], log_probs)
-            cache.put(SELECTION, keys[i], candidate.to_dict(), run_id=run_id)
+            bench.cache.put(SELECTION, keys[i], candidate.to_dict(), run_id=bench.run_id)
             found[i] = candidate
     return [found[i] for i in range(len(samples))]
-
-
-def sample_key(sample: Sample) -> dict[str, Any]:
-    """Everything about a sample that changes results (so edited data is never served stale)."""
-    return {
-        "id": sample.id,
-        "question": sample.question,
-        "choices": [[c.label, c.text] for c in sample.choices],
-        "answer": sample.answer,
-    }

@@ -27,7 +27,9 @@ class ShotCardState:
 
     @property
     def method(self) -> str:
-        if self.stage == "heatmaps":  # DeepLift previews drawn for builds with no attribution method
+        if (
+            self.stage == "heatmaps"
+        ):  # DeepLift previews drawn for builds with no attribution method
             return "deeplift heatmap"
         return self.stage.partition(":")[2] or self.stage
 

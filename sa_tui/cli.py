@@ -94,8 +94,8 @@ def add_run_command(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--batch-size",
         type=int,
-        default=8,
-        help="items per forward pass; halves itself on out-of-memory (default 8)",
+        default=16,
+        help="items per forward pass; halves itself on out-of-memory (default 16)",
     )
     run.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     run.add_argument(

@@ -12,6 +12,7 @@ from core.evaluation import EVAL_METHODS, EvalSettings, build_context, evaluate,
 from core.lm import Generation
 from core.rationales import RationaleSettings, make_rationales
 from core.stats import mcnemar_exact, wilson_interval
+from core.workbench import Workbench
 from tests import tiny
 
 
@@ -88,16 +89,8 @@ def test_self_topk_demos_start_with_the_prefill_even_when_parsing_is_short(
         return [Generation(next(outputs), (), "rule") for _ in prompts]
 
     monkeypatch.setattr(tiny_lm, "generate", fake_generate)
-    rationales = make_rationales(
-        tiny_lm,
-        tiny_renderer,
-        shots,
-        "self_topk",
-        RationaleSettings(keywords=2),
-        model_key="m",
-        versions={},
-        cache=MemoryCache(),
-    )
+    bench = Workbench(lm=tiny_lm, renderer=tiny_renderer, model_key="m", cache=MemoryCache())
+    rationales = make_rationales(bench, shots, "self_topk", RationaleSettings(keywords=2))
     context = build_context(
         "self_topk", shots, {r.sample_id: r.text for r in rationales}, keywords=2, steps=1
     )
@@ -133,15 +126,13 @@ def _settings(**kwargs) -> EvalSettings:
 
 
 def _evaluate(lm, renderer, context, items, settings=None, cache=None):
-    return evaluate(
-        lm,
-        renderer,
-        context,
-        items,
-        settings or _settings(),
+    bench = Workbench(
+        lm=lm,
+        renderer=renderer,
         model_key="tiny",
         cache=cache if cache is not None else MemoryCache(),
     )
+    return evaluate(bench, context, items, settings or _settings())
 
 
 def test_label_scored_methods_match_a_plain_forward_and_never_fail_to_parse(
@@ -180,7 +171,10 @@ def test_parsed_answers_and_parse_failures(tiny_lm, tiny_renderer, monkeypatch) 
         seen.update(
             prefix=list(prefix), max_new_tokens=max_new_tokens, stop_rule=stop_rule, n=len(suffixes)
         )
-        return [Generation(text, (), "rule") for text in outputs[: len(suffixes)]]
+        # evaluation may reorder items (by length): answer each by the question it carries
+        texts = [tiny_renderer.tokenizer.decode(list(suffix)) for suffix in suffixes]
+        owner = [next(j for j, item in enumerate(items) if item.question in t) for t in texts]
+        return [Generation(outputs[j], (), "rule") for j in owner]
 
     monkeypatch.setattr(tiny_lm, "generate", fake_generate)
     context = build_context(

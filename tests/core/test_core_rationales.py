@@ -18,23 +18,22 @@ from core.rationales import (
     parse_keywords,
 )
 from core.samples import Choice, Sample
+from core.workbench import Workbench
 from tests import tiny
 
 VERSIONS = {"transformers": "x", "captum": "y", "shap": "z"}
 
 
 def _make(lm, renderer, shots, method, settings, cache=None, **kwargs):
-    return make_rationales(
-        lm,
-        renderer,
-        shots,
-        method,
-        settings,
+    bench = Workbench(
+        lm=lm,
+        renderer=renderer,
         model_key="tiny",
         versions=VERSIONS,
         cache=cache if cache is not None else MemoryCache(),
         **kwargs,
     )
+    return make_rationales(bench, shots, method, settings)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pytest
 from core.cache import SELECTION, MemoryCache
 from core.errors import ConfigError
 from core.selection import candidate_from_scores, select_shots
+from core.workbench import Workbench
 from tests import tiny
 
 
@@ -39,16 +40,13 @@ def pool():
 
 
 def _select(lm, renderer, pool, strategy: str, n: int, seed: int = 0, cache=None):
-    return select_shots(
-        lm,
-        renderer,
-        pool,
-        strategy=strategy,
-        n=n,
-        seed=seed,
+    bench = Workbench(
+        lm=lm,
+        renderer=renderer,
         model_key="tiny",
         cache=cache if cache is not None else MemoryCache(),
     )
+    return select_shots(bench, pool, strategy=strategy, n=n, seed=seed)
 
 
 def _all_candidates(lm, renderer, pool):
