@@ -43,7 +43,10 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "whenever another process holds the other core; 0: torch's default)",
     )
     parser.add_argument(
-        "--batch-size", type=int, default=16, help="fast path's batch size (default: %(default)s, sa-tui's default)"
+        "--batch-size",
+        type=int,
+        default=16,
+        help="fast path's batch size (default: %(default)s, sa-tui's default)",
     )
     parser.add_argument(
         "--repeats", type=int, default=2, help="timed repeats of each side, interleaved"

@@ -125,17 +125,21 @@ def fast_evaluate(
 
 
 class GenerationRecorder:
-    """Wraps ``lm.generate`` to keep the token ids of each call's generations (in item order)."""
+    """Wraps ``lm.generate`` to keep each generation with the full prompt it continued
+    (evaluation may reorder items, e.g. by length, so the prompt is what identifies an item)."""
 
     def __init__(self, lm: Any) -> None:
         self.lm = lm
         self.original: Callable[..., Any] = lm.generate
-        self.calls: list[list[Any]] = []
+        self.calls: list[list[tuple[tuple[int, ...], Any]]] = []
 
     def __enter__(self) -> GenerationRecorder:
-        def recording(*args: Any, **kwargs: Any) -> Any:
-            result = self.original(*args, **kwargs)
-            self.calls.append(list(result))
+        def recording(suffixes: Any, *args: Any, **kwargs: Any) -> Any:
+            result = self.original(suffixes, *args, **kwargs)
+            prefix = tuple(kwargs.get("prefix", ()))
+            self.calls.append(
+                [(prefix + tuple(s), g) for s, g in zip(suffixes, result, strict=True)]
+            )
             return result
 
         self.lm.generate = recording
@@ -412,8 +416,8 @@ def run(
                     f"  repeat {r + 1}: naive {b:.2f}s  fast {f:.2f}s  ({b / f:.2f}x)", quiet=quiet
                 ),
             )
-        first_run_calls = _first_run(recorder.calls, len(test))
-        fast_tokens = [list(g.token_ids) for g in first_run_calls]
+        first_run = dict(_first_run(recorder.calls, len(test)))
+        fast_tokens = [list(first_run[tuple(ids)].token_ids) for ids in prompt_ids]
         naive_preds = [n["pred"] for n in naive]
         fast_preds = [p.pred for p in fast]
         agree = sum(a == b for a, b in zip(naive_preds, fast_preds, strict=True)) / len(test)

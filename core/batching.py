@@ -23,8 +23,13 @@ def run_in_batches(
     batch_size: int,
     cancel: CancelToken | None = None,
     on_batch: Callable[[int], None] | None = None,
+    length: Callable[[T], int] | None = None,
+    max_padding: float = 0.05,
 ) -> list[R]:
-    """Apply ``work`` to consecutive batches; on out-of-memory, retry with half the batch."""
+    """Apply ``work`` to consecutive batches; on out-of-memory, retry with half the batch.
+
+    With ``length`` (items sorted by it, shortest first), a batch also ends early where padding
+    every row to its longest item would waste more than ``max_padding`` of the real tokens."""
     results: list[R] = []
     start = 0
     size = max(1, batch_size)
@@ -32,6 +37,8 @@ def run_in_batches(
         if cancel is not None:
             cancel.raise_if_cancelled()
         batch = items[start : start + size]
+        if length is not None:
+            batch = batch[: _fitting_rows(batch, length, max_padding)]
         try:
             out = work(batch)
         except RuntimeError as error:
@@ -45,6 +52,18 @@ def run_in_batches(
         if on_batch is not None:
             on_batch(len(batch))
     return results
+
+
+def _fitting_rows(batch: Sequence[T], length: Callable[[T], int], max_padding: float) -> int:
+    """How many leading rows of a length-sorted batch pad to at most (1 + max_padding) x real."""
+    count, total = 1, length(batch[0])
+    while count < len(batch):
+        longest = length(batch[count])
+        if longest * (count + 1) > (1 + max_padding) * (total + longest):
+            break
+        total += longest
+        count += 1
+    return count
 
 
 def release_memory() -> None:

@@ -351,7 +351,12 @@ class LanguageModel:
             return [[float(log_probs[row, t]) for t in label_ids[i]] for row, i in enumerate(batch)]
 
         scored = run_in_batches(
-            order, work, batch_size=self.batch_size, cancel=cancel, on_batch=on_batch
+            order,
+            work,
+            batch_size=self.batch_size,
+            cancel=cancel,
+            on_batch=on_batch,
+            length=lambda i: len(suffixes[i]),
         )
         result: list[list[float]] = [[] for _ in suffixes]
         for i, values in zip(order, scored, strict=True):

@@ -118,8 +118,11 @@ def lineage_name(config: RunConfig, method: str) -> str:
             ch if ch.isalnum() or ch in "-_" else "-" for ch in tail.removesuffix(".gguf")
         )
 
-    shots = 0 if method == "zero_shot" else config.shots
-    return f"{short(config.model)}.{short(config.dataset)}.{method}.{config.strategy}.n{shots}"
+    if method == "zero_shot":  # no shots: strategy and n say nothing about it
+        return f"{short(config.model)}.{short(config.dataset)}.zero_shot"
+    return (
+        f"{short(config.model)}.{short(config.dataset)}.{method}.{config.strategy}.n{config.shots}"
+    )
 
 
 def load_run_dataset(config: RunConfig) -> Dataset:

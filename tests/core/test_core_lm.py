@@ -315,3 +315,20 @@ def test_run_in_batches_checks_cancellation_between_batches() -> None:
 
     with pytest.raises(CancelledError):
         run_in_batches([1, 2, 3, 4], work, batch_size=2, cancel=token)
+
+
+def test_run_in_batches_ends_a_batch_before_padding_grows_past_the_limit() -> None:
+    lengths = [10, 10, 10, 11, 20, 20, 21]
+    sizes: list[int] = []
+
+    def work(batch):
+        sizes.append(len(batch))
+        return list(batch)
+
+    out = run_in_batches(lengths, work, batch_size=8, length=lambda n: n, max_padding=0.05)
+    assert out == lengths  # every item once, in order
+    # 4 rows padded to 11 = 44 tokens for 41 real (7% > 5%): the 11 starts its own batch, and
+    # 2 rows padded to 20 for 31 real would waste 29%; 3 x 21 = 63 for 61 real is within 5%.
+    assert sizes == [3, 1, 3]
+    assert run_in_batches(lengths, work, batch_size=8) == lengths  # no length: plain batches
+    assert sizes[-1] == 7
