@@ -26,7 +26,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Loaded, Timing, add_common_arguments, emit_json, interleave, load, machine, say  # noqa: E402
+from common import (  # noqa: E402
+    Loaded,
+    Timing,
+    add_common_arguments,
+    emit_json,
+    interleave,
+    load_from_args,
+    machine,
+    say,
+)
 
 DEFAULT_DATASET = "builtin:commonsense-qa"
 
@@ -310,16 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.set_defaults(repeats=1)  # per example: each example is one more interleaved pair
     args = parser.parse_args(argv)
 
-    from core.datasets import load_dataset
-
-    loaded = load(
-        args.model,
-        device=args.device,
-        dtype=args.dtype,
-        batch_size=args.batch_size,
-        threads=args.threads,
-    )
-    dataset = load_dataset(args.dataset)
+    loaded, dataset = load_from_args(args)
     figures = run(
         loaded,
         dataset,

@@ -96,6 +96,20 @@ def load(
     )
 
 
+def load_from_args(args: argparse.Namespace) -> tuple[Loaded, Any]:
+    """The model and dataset named by the common arguments."""
+    from core.datasets import load_dataset
+
+    loaded = load(
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=args.batch_size,
+        threads=args.threads,
+    )
+    return loaded, load_dataset(args.dataset)
+
+
 def synchronize(device: str) -> None:
     if device.startswith("cuda"):
         import torch

@@ -29,7 +29,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Loaded, add_common_arguments, emit_json, interleave, load, machine, say  # noqa: E402
+from common import (  # noqa: E402
+    Loaded,
+    add_common_arguments,
+    emit_json,
+    interleave,
+    load_from_args,
+    machine,
+    say,
+)
 
 DEFAULT_DATASET = "builtin:commonsense-qa"
 
@@ -506,16 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from core.datasets import load_dataset
-
-    loaded = load(
-        args.model,
-        device=args.device,
-        dtype=args.dtype,
-        batch_size=args.batch_size,
-        threads=args.threads,
-    )
-    dataset = load_dataset(args.dataset)
+    loaded, dataset = load_from_args(args)
     figures = run(
         loaded,
         dataset,
