@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.cache import content_hash
+from core.samples import Dataset, sample_key
 
 if TYPE_CHECKING:
     from store.domain import DatasetEntry
@@ -39,19 +40,10 @@ def source_kind(source: str) -> str:
     return "folder" if Path(text).expanduser().is_dir() else "file"
 
 
-def _sample_record(sample: Any) -> dict[str, Any]:
-    return {
-        "id": sample.id,
-        "question": sample.question,
-        "choices": [[choice.label, choice.text] for choice in sample.choices],
-        "answer": sample.answer,
-    }
-
-
-def summarize(dataset: Any) -> tuple[dict[str, Any], int, str]:
+def summarize(dataset: Dataset) -> tuple[dict[str, Any], int, str]:
     """Splits (row counts and how they were made), total rows, and a content checksum."""
-    pool = [_sample_record(s) for s in dataset.pool]
-    test = [_sample_record(s) for s in dataset.test]
+    pool = [sample_key(s) for s in dataset.pool]
+    test = [sample_key(s) for s in dataset.test]
     splits = {"pool": len(pool), "test": len(test), "split": dict(dataset.split or {})}
     return splits, len(pool) + len(test), content_hash({"pool": pool, "test": test})
 
