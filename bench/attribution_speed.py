@@ -37,8 +37,6 @@ from common import (  # noqa: E402
     say,
 )
 
-DEFAULT_DATASET = "builtin:commonsense-qa"
-
 
 class CoalitionRecorder:
     """Wraps ``core.attribution.coalition_scorer`` to keep the mask matrices each path scores."""
@@ -312,7 +310,6 @@ def run(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_arguments(parser)
-    parser.add_argument("--dataset", default=DEFAULT_DATASET)
     parser.add_argument("--examples", type=int, default=2, help="test items explained")
     parser.add_argument("--samples", type=int, default=128, help="KernelSHAP samples (coalitions)")
     parser.add_argument("--deeplift-repeats", type=int, default=5)

@@ -25,11 +25,15 @@ if str(ROOT) not in sys.path:  # `python bench/x.py` from a checkout, without in
     sys.path.insert(0, str(ROOT))
 
 DEFAULT_MODEL = "builtin:smollm2-135m"
+DEFAULT_DATASET = "builtin:commonsense-qa"
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default=DEFAULT_MODEL, help="model reference (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--dataset", default=DEFAULT_DATASET, help="dataset reference (default: %(default)s)"
     )
     parser.add_argument(
         "--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: %(default)s)"

@@ -15,7 +15,7 @@ sum of item tokens: the speedup of skipping the shared context, nothing else),
 and for each differing prediction where the two token streams part and the logit gap there.
 
     python bench/eval_speed.py --json [--items 16] [--gen-items 16] [--shots 4] [--phases]
-        [--dataset builtin:commonsense-qa] [--max-new-tokens 128] [--batch-size 8] [--device cuda]
+        [--dataset builtin:commonsense-qa] [--max-new-tokens 128] [--batch-size 16] [--device cuda]
 """
 
 from __future__ import annotations
@@ -38,8 +38,6 @@ from common import (  # noqa: E402
     machine,
     say,
 )
-
-DEFAULT_DATASET = "builtin:commonsense-qa"
 
 
 def demo_rationale(sample: Any, steps: int) -> str:
@@ -495,7 +493,6 @@ def _same_stream(naive: list[int], fast: list[int]) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_arguments(parser)
-    parser.add_argument("--dataset", default=DEFAULT_DATASET)
     parser.add_argument("--items", type=int, default=16, help="test items for label scoring")
     parser.add_argument("--gen-items", type=int, default=16, help="test items for generation")
     parser.add_argument("--shots", type=int, default=4)

@@ -8,6 +8,7 @@ read "answer is (X)" from it (generation stops as soon as that is complete), or 
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -17,9 +18,9 @@ from typing import Any
 from core import templates
 from core.cache import PREDICTION, content_hash
 from core.errors import ConfigError
-from core.lm import LanguageModel, label_continuations, shared_prefix
-from core.progress import CancelToken, EventSink, Progress
-from core.prompts import Message, PromptRenderer, format_question
+from core.lm import best_label, label_continuations, shared_prefix
+from core.progress import Progress
+from core.prompts import Message, PromptRenderer, Rendered, format_question
 from core.rationales import KEYWORD_METHODS, RATIONALE_METHODS
 from core.samples import Sample, sample_key
 from core.stats import wilson_interval
@@ -116,12 +117,7 @@ def common_opening(texts: Sequence[str]) -> str:
     """The longest whole-word prefix shared by all texts."""
     if not texts:
         return ""
-    shared = texts[0]
-    for text in texts[1:]:
-        length = 0
-        while length < min(len(shared), len(text)) and shared[length] == text[length]:
-            length += 1
-        shared = shared[:length]
+    shared = os.path.commonprefix(list(texts))
     if all(len(text) == len(shared) or text[len(shared)].isspace() for text in texts):
         return shared
     return shared[: shared.rfind(" ") + 1] if " " in shared else ""
@@ -184,7 +180,7 @@ def evaluate(
         raise ConfigError(
             f"unknown answer mode {settings.answer_mode!r}; use one of {', '.join(ANSWER_MODES)}"
         )
-    lm, renderer, cache, cancel = bench.lm, bench.renderer, bench.cache, bench.cancel
+    renderer, cache = bench.renderer, bench.cache
     started = time.perf_counter()
     stage = f"evaluate:{context.method}"
     context_key = content_hash(
@@ -215,26 +211,23 @@ def evaluate(
         if hit is not None:
             found[i] = Prediction(**hit)
     todo = [i for i in range(len(items)) if i not in found]
+    rendered = {i: renderer.render(context.messages_for(renderer, items[i])) for i in todo}
     if generation:
         # Longest first, so each stored batch holds prompts of similar length (little padding)
         # and the most memory-hungry batch runs first, where an out-of-memory back-off is cheap.
-        lengths = {
-            i: len(renderer.render(context.messages_for(renderer, items[i])).ids) for i in todo
-        }
-        todo.sort(key=lambda i: -lengths[i])
+        todo.sort(key=lambda i: -len(rendered[i].ids))
     bench.progress(Progress(stage, len(found), len(items)))
     # Results are stored after every chunk, so a kill loses at most one chunk of work; a
     # generation chunk is one batch, label scoring (cheap) takes several batches at a time.
-    chunk = max(1, lm.batch_size) * (1 if generation else 8)
+    chunk = max(1, bench.lm.batch_size) * (1 if generation else 8)
     for start in range(0, len(todo), chunk):
         part = todo[start : start + chunk]
         batch_items = [items[i] for i in part]
+        prompts = [rendered[i] for i in part]
         if generation:
-            predictions = _generate_predictions(
-                lm, renderer, context, batch_items, settings, cancel, bench.events
-            )
+            predictions = _generate_predictions(bench, context, batch_items, prompts, settings)
         else:
-            predictions = _label_predictions(lm, renderer, context, batch_items, cancel)
+            predictions = _label_predictions(bench, batch_items, prompts)
         for i, prediction in zip(part, predictions, strict=True):
             cache.put(PREDICTION, keys[i], prediction.to_dict(), run_id=bench.run_id)
             found[i] = prediction
@@ -253,42 +246,34 @@ def evaluate(
 
 
 def _label_predictions(
-    lm: LanguageModel,
-    renderer: PromptRenderer,
-    context: Context,
-    items: Sequence[Sample],
-    cancel: CancelToken | None,
+    bench: Workbench, items: Sequence[Sample], prompts: Sequence[Rendered]
 ) -> list[Prediction]:
-    prompts = []
-    for item in items:
-        text = renderer.render(context.messages_for(renderer, item)).text
-        prompts.append(label_continuations(renderer.encode, text, item.labels))
-    ids = [p for p, _ in prompts]
+    scored = [
+        label_continuations(bench.renderer.encode, prompt.text, item.labels)
+        for item, prompt in zip(items, prompts, strict=True)
+    ]
+    ids = [p for p, _ in scored]
     prefix = shared_prefix(ids)
-    scores = lm.label_log_probs(
+    scores = bench.lm.label_log_probs(
         [p[len(prefix) :] for p in ids],
-        [labels for _, labels in prompts],
+        [labels for _, labels in scored],
         prefix=prefix,
-        cancel=cancel,
+        cancel=bench.cancel,
     )
     out = []
     for item, log_probs in zip(items, scores, strict=True):
-        best = max(range(len(log_probs)), key=lambda i: (log_probs[i], -i))
-        pred = item.labels[best]
+        pred = best_label(item.labels, log_probs)
         out.append(Prediction(item.id, item.answer, pred, pred == item.answer))
     return out
 
 
 def _generate_predictions(
-    lm: LanguageModel,
-    renderer: PromptRenderer,
+    bench: Workbench,
     context: Context,
     items: Sequence[Sample],
+    prompts: Sequence[Rendered],
     settings: EvalSettings,
-    cancel: CancelToken | None,
-    events: EventSink,
 ) -> list[Prediction]:
-    prompts = [renderer.render(context.messages_for(renderer, item)) for item in items]
     ids = [p.ids for p in prompts]
     prefix = shared_prefix(ids)
     if settings.answer_mode == "label":
@@ -300,12 +285,12 @@ def _generate_predictions(
         def stop(text: str) -> bool:
             return bool(ANSWER_PATTERN.search(text))
 
-    generations = lm.generate(
+    generations = bench.lm.generate(
         [i[len(prefix) :] for i in ids],
         prefix=prefix,
         max_new_tokens=settings.max_new_tokens,
         stop_rule=stop,
-        cancel=cancel,
+        cancel=bench.cancel,
     )
     out: list[Prediction] = []
     label_jobs: list[int] = []
@@ -321,14 +306,13 @@ def _generate_predictions(
         jobs = []
         for index in label_jobs:
             full = prompts[index].text + out[index].output
-            jobs.append(label_continuations(renderer.encode, full, items[index].labels))
-        scores = lm.label_log_probs(
-            [p for p, _ in jobs], [labels for _, labels in jobs], cancel=cancel
+            jobs.append(label_continuations(bench.renderer.encode, full, items[index].labels))
+        scores = bench.lm.label_log_probs(
+            [p for p, _ in jobs], [labels for _, labels in jobs], cancel=bench.cancel
         )
         for index, log_probs in zip(label_jobs, scores, strict=True):
             item = items[index]
-            best = max(range(len(log_probs)), key=lambda i: (log_probs[i], -i))
-            pred = item.labels[best]
+            pred = best_label(item.labels, log_probs)
             out[index] = Prediction(
                 item.id,
                 item.answer,
@@ -338,7 +322,7 @@ def _generate_predictions(
                 out[index].output + pred + ")",
             )
     for prediction in out:
-        events(
+        bench.events(
             "text",
             {
                 "stage": f"evaluate:{context.method}",

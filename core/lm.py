@@ -76,6 +76,11 @@ def shared_prefix(sequences: Sequence[Sequence[int]]) -> list[int]:
     return list(first[: max(0, length)])
 
 
+def best_label(labels: Sequence[str], log_probs: Sequence[float]) -> str:
+    """The label with the highest score; on a tie, the first one (deterministic)."""
+    return labels[max(range(len(log_probs)), key=lambda i: (log_probs[i], -i))]
+
+
 def label_continuations(
     encode: Callable[[str], list[int]], text: str, labels: Sequence[str]
 ) -> tuple[list[int], list[int]]:
@@ -451,7 +456,7 @@ class LanguageModel:
             self._tree_part(seqs, rows[half:], label_ids, kv_bytes, cancel, result)
             return
         scored = self._tree_run(
-            part, groups, counts, cuts, [label_ids[int(r)] for r in rows], cancel
+            part, groups, counts, cuts, [label_ids[int(r)] for r in rows], kv_bytes, cancel
         )
         for row, values in zip(rows, scored, strict=True):
             result[int(row)] = values
@@ -478,10 +483,10 @@ class LanguageModel:
         counts: list[int],
         cuts: list[int],
         label_ids: Sequence[Sequence[int]],
+        kv_bytes: int,
         cancel: CancelToken | None,
     ) -> list[list[float]]:
         n, length = seqs.shape
-        kv_bytes = self._kv_bytes_per_position()
         wanted = sorted({int(t) for ids in label_ids for t in ids})
         column_of = {t: i for i, t in enumerate(wanted)}
         wanted_ids = torch.tensor(wanted, device=self.device)

@@ -53,11 +53,16 @@ class Rationale:
         return asdict(self)
 
 
+def content_word_count(sample: Sample) -> int:
+    """Distinct words of the explained text (question and choices) that can be keywords."""
+    text, segments = question_layout(sample)
+    return count_rankable(split_words(text, segments))
+
+
 def check_keywords(samples: Sequence[Sample], k: int) -> None:
     """Refuse k larger than the number of content words of any shot."""
     for sample in samples:
-        text, segments = question_layout(sample)
-        available = count_rankable(split_words(text, segments))
+        available = content_word_count(sample)
         if k > available:
             raise ConfigError(
                 f"--keywords {k} is more than the {available} content words of shot {sample.id!r}; use a smaller k"
@@ -202,8 +207,7 @@ def preview_heatmaps(
     one forward and one backward pass per shot; stored, so later runs reuse them."""
     for done, shot in enumerate(shots, start=1):
         bench.check_cancelled()
-        text, segments = question_layout(shot)
-        k = max(1, min(settings.keywords, count_rankable(split_words(text, segments))))
+        k = max(1, min(settings.keywords, content_word_count(shot)))
         shot_attribution(bench, shot, "deeplift", replace(settings, keywords=k), stage="heatmaps")
         bench.progress(Progress("heatmaps", done, len(shots), shot.id))
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from core.cache import SELECTION, content_hash
 from core.errors import ConfigError
-from core.lm import label_continuations
+from core.lm import best_label, label_continuations
 from core.progress import Progress
 from core.prompts import PromptRenderer, format_question
 from core.samples import Sample, sample_key
@@ -51,10 +51,9 @@ def candidate_from_scores(sample: Sample, log_probs: Sequence[float]) -> Candida
     total = sum(weights)
     probs = {label: w / total for label, w in zip(sample.labels, weights, strict=True)}
     ranked = sorted(probs.values(), reverse=True)
-    best = max(range(len(log_probs)), key=lambda i: (log_probs[i], -i))
     return Candidate(
         sample_id=sample.id,
-        prediction=sample.labels[best],
+        prediction=best_label(sample.labels, log_probs),
         gold=sample.answer,
         probabilities={k: round(v, 6) for k, v in probs.items()},
         margin=round(ranked[0] - (ranked[1] if len(ranked) > 1 else 0.0), 6),
