@@ -278,6 +278,11 @@ def kernelshap(
 
     started = time.perf_counter()
     n_words = len(target.words)
+    if samples < min_shap_samples(n_words):
+        raise ConfigError(
+            f"KernelSHAP needs at least {min_shap_samples(n_words)} samples for the {n_words} words "
+            f"of sample {target.sample_id!r} (2 per word + 2), not {samples}; raise --shap-samples"
+        )
     f = coalition_scorer(lm, target, batched=batched, cancel=cancel)
     np.random.seed(_sample_seed(seed, target.sample_id))
     explainer = shap.KernelExplainer(f, np.zeros((1, n_words)))
@@ -285,6 +290,7 @@ def kernelshap(
         np.ones((1, n_words)), nsamples=samples, l1_reg=False, silent=True
     )
     per_word = [float(v) for v in np.asarray(values).reshape(-1)[:n_words]]
+    _check_efficiency(per_word, float(explainer.fx[0] - explainer.fnull[0]), target.sample_id)
     params = {
         "samples": samples,
         "seed": seed,
@@ -293,6 +299,24 @@ def kernelshap(
         "l1_reg": False,
     }
     return _finish("kernelshap", target, _spread(target, per_word), per_word, k, started, params)
+
+
+def min_shap_samples(n_words: int) -> int:
+    """The fewest KernelSHAP coalitions for which the kernel regression is well posed: with fewer
+    than two per word (plus the empty and full coalitions) it is singular and gives garbage."""
+    return 2 * n_words + 2
+
+
+def _check_efficiency(per_word: list[float], total: float, sample_id: str) -> None:
+    """SHAP values add up to f(all words) - f(no words); a solution that does not (or is not
+    finite) comes from an ill-conditioned regression and must not become a rationale."""
+    spread = sum(abs(v) for v in per_word)
+    finite = all(np.isfinite(v) for v in per_word)
+    if not finite or abs(sum(per_word) - total) > 1e-3 * max(1.0, abs(total)) or spread > 1e6:
+        raise ConfigError(
+            f"KernelSHAP's regression for sample {sample_id!r} is ill-conditioned; "
+            "raise --shap-samples"
+        )
 
 
 def leave_one_out(

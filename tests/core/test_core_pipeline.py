@@ -24,7 +24,7 @@ def _config(model_dir, dataset_dir, **kwargs) -> RunConfig:
         steps=1,
         test_limit=3,
         seed=0,
-        shap_samples=8,
+        shap_samples=64,
         rationale_tokens=5,
         eval_tokens=5,
         batch_size=4,

@@ -164,7 +164,7 @@ def test_self_topk_and_auto_cot_templates(tiny_lm, tiny_renderer) -> None:
 def test_rationales_are_reused_from_the_cache(tiny_lm, tiny_renderer, monkeypatch) -> None:
     shots = tiny.samples(2, seed=24)
     cache = MemoryCache()
-    settings = RationaleSettings(keywords=2, steps=1, max_new_tokens=5, shap_samples=8)
+    settings = RationaleSettings(keywords=2, steps=1, max_new_tokens=5, shap_samples=64)
     first = {
         m: _make(tiny_lm, tiny_renderer, shots, m, settings, cache=cache)
         for m in ("ph_cot", "random", "leave_one_out")
