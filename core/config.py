@@ -41,6 +41,7 @@ class RunConfig:
     dtype: str | None = None
     field_map: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    trust_remote_code: bool = False
 
     def validate(self) -> RunConfig:
         if not self.methods:
@@ -63,6 +64,7 @@ class RunConfig:
             ("--keywords", self.keywords, 1),
             ("--steps", self.steps, 1),
             ("--test-limit", self.test_limit, 1),
+            ("--seed", self.seed, 0),
             ("--shap-samples", self.shap_samples, 4),
             ("--rationale-tokens", self.rationale_tokens, 1),
             ("--eval-tokens", self.eval_tokens, 1),

@@ -10,14 +10,13 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.attribution import ATTRIBUTION_METHODS
 from core.cache import MemoryCache, ResultCache, content_hash
 from core.config import RunConfig
-from core.errors import ConfigError
 from core.evaluation import EvalSettings, MethodScore, build_context, evaluate
-from core.progress import CancelToken, EventSink, Progress, ProgressCallback, no_events, no_progress
+from core.progress import CancelToken, EventSink, ProgressCallback, no_events, no_progress
 from core.rationales import (
     RATIONALE_METHODS,
     Rationale,
@@ -25,11 +24,15 @@ from core.rationales import (
     make_rationales,
     preview_heatmaps,
 )
+from core.run_inputs import test_items
 from core.samples import Dataset, Sample
 from core.selection import Candidate, select_shots
 from core.stats import mcnemar_exact
 from core.versions import library_versions
 from core.workbench import Workbench
+
+if TYPE_CHECKING:
+    from core.models import LoadedModel
 
 
 @dataclass
@@ -125,58 +128,30 @@ def lineage_name(config: RunConfig, method: str) -> str:
     )
 
 
-def load_run_dataset(config: RunConfig) -> Dataset:
-    from core.datasets import FieldMap, load_dataset
-
-    field_map = FieldMap.parse(config.field_map) if config.field_map else None
-    return load_dataset(config.dataset, field_map=field_map)
-
-
-def test_items(dataset: Dataset, config: RunConfig) -> list[Sample]:
-    if config.test_limit > len(dataset.test):
-        raise ConfigError(
-            f"--test-limit {config.test_limit} is more than the {len(dataset.test)} test items of {config.dataset}"
-        )
-    return list(dataset.test[: config.test_limit])
-
-
 def run_protocol(
     config: RunConfig,
+    dataset: Dataset,
+    loaded: LoadedModel,
     *,
     cache: ResultCache | None = None,
     run_id: str | None = None,
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
     events: EventSink = no_events,
-    loaded: Any = None,
     on_method: Callable[[MethodResult], None] | None = None,
 ) -> RunResult:
-    """Run the protocol. ``loaded`` may pass an already loaded model (the worker keeps one)."""
+    """Select, explain, build and evaluate with an already loaded dataset and model (the jobs
+    layer loads them, so that bad input is refused before any model is loaded)."""
     import numpy as np
     import torch
 
     from core.lm import LanguageModel
-    from core.models import load_model
     from core.prompts import PromptRenderer
 
     config.validate()
     cache = cache if cache is not None else MemoryCache()
     started = time.perf_counter()
-    progress(Progress("dataset", 0, 1, config.dataset))
-    dataset = load_run_dataset(config)
     items = test_items(dataset, config)
-    progress(Progress("dataset", 1, 1, f"{len(dataset.pool)} pool / {len(dataset.test)} test"))
-    progress(Progress("model", 0, 1, _loading_note(config.model)))
-    if loaded is None:
-        loaded = load_model(config.model, device=config.device, dtype=config.dtype)
-    progress(
-        Progress(
-            "model",
-            1,
-            1,
-            f"{loaded.info.get('parameters', 0) / 1e6:.1f}M parameters on {loaded.device}",
-        )
-    )
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
@@ -263,15 +238,6 @@ def run_protocol(
     _paired_tests(result)
     result.seconds = time.perf_counter() - started
     return result
-
-
-def _loading_note(ref: str) -> str:
-    if ref.startswith("builtin:"):
-        from core.models.builtin import converted_dir
-
-        if not (converted_dir(ref.split(":", 1)[1]) / "config.json").is_file():
-            return "first use: converting the GGUF file once (about 30 s)"
-    return ref
 
 
 def _paired_tests(result: RunResult) -> None:

@@ -1,7 +1,7 @@
 """The sa-tui application: four screens (modes), one worker client, one error modal.
 
 Never imports torch, transformers, captum or shap (``tests/ui/test_imports.py`` proves it): the
-heavy work happens in ``python -m core.worker``, started in the background after the first
+heavy work happens in ``python -m jobs.worker``, started in the background after the first
 screen is drawn.
 """
 
@@ -221,7 +221,7 @@ class SaTuiApp(App[int]):
 
     # --------------------------------------------------------------------------------- builds
     def start_build(self, config: dict[str, Any]) -> None:
-        from core.protocol import new_job_id
+        from jobs.protocol import new_job_id
 
         self.build.begin(config)
         self.build.job_id = new_job_id()

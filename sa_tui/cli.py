@@ -18,13 +18,30 @@ METHODS_HELP = (
 CATALOGUE_COMMANDS = ("models", "datasets", "runs", "prompts", "export")
 
 
+EPILOG = """exit status: 0 done; 2 bad input or usage (one sentence, nothing changed); 1 a run or
+command failed once work had begun (the traceback is in the data directory's logs/); 130
+interrupted (Ctrl-C or SIGTERM; a run is then resumable with `sa-tui run --resume RUN_ID`)"""
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sa-tui")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sa-tui",
         description="Self-AMPLIFY workbench: improve small language models with their own post hoc explanations. "
         "With no command, opens the terminal UI.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--theme", help="UI theme (sa-dark, sa-light, sa-contrast); remembered")
+    parser.add_argument("--version", action="version", version=f"sa-tui {package_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_run_command(subparsers)
     for name in CATALOGUE_COMMANDS:
@@ -104,6 +121,11 @@ def add_run_command(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--field-map", help="for dataset files: id=...,question=...,choices=a|b|c,answer=..."
     )
+    run.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow a model that ships its own Python code (auto_map); recorded in the run",
+    )
     run.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     run.add_argument(
         "--resume", metavar="RUN_ID", help="finish an interrupted run with its stored configuration"
@@ -119,7 +141,7 @@ def add_run_command(subparsers: argparse._SubParsersAction) -> None:
 def handle_run(args: argparse.Namespace) -> int:
     from core.config import RunConfig
     from core.errors import SaTuiError
-    from core.headless import run_headless
+    from jobs.headless import run_headless
 
     config = None
     if not args.resume:
@@ -156,6 +178,7 @@ def handle_run(args: argparse.Namespace) -> int:
             device=args.device,
             dtype=args.dtype,
             field_map=args.field_map,
+            trust_remote_code=args.trust_remote_code,
         )
         try:
             config.validate()

@@ -1,4 +1,4 @@
-"""The UI side of the worker: starts ``python -m core.worker``, speaks the protocol, posts messages.
+"""The UI side of the worker: starts ``python -m jobs.worker``, speaks the protocol, posts messages.
 
 The client belongs to the App (not to a screen), runs on the App's event loop, and turns every
 protocol line into a :class:`WorkerEvent` posted to its target. Cancelling is cooperative first
@@ -20,9 +20,9 @@ from typing import IO, Any
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from core import protocol
+from jobs import protocol
 
-DEFAULT_COMMAND = (sys.executable, "-m", "core.worker")
+DEFAULT_COMMAND = (sys.executable, "-m", "jobs.worker")
 
 
 class WorkerEvent(Message):

@@ -72,7 +72,7 @@ def test_attribution_speed_bench_runs_and_reports(
 ) -> None:
     bench = _bench("attribution_speed")
     args = ["--model", str(tiny_model_dir), "--dataset", str(tiny_dataset_dir)]
-    args += ["--examples", "1", "--samples", "16", "--repeats", "1", "--deeplift-repeats", "1"]
+    args += ["--examples", "1", "--samples", "32", "--repeats", "1", "--deeplift-repeats", "1"]
     args += ["--batch-size", "4", "--json"]
     assert bench.main(args) == 0
     figures = _json_line(capsys)

@@ -1,4 +1,8 @@
-"""Layering: core and store never import Textual; the UI package never imports torch & co.
+"""Layering: four floors, sa_tui > jobs > store > core; a floor imports only the floors below.
+
+- core never imports store, jobs or sa_tui, not even inside a function; store never imports jobs
+  or sa_tui; jobs never imports sa_tui; core, store and jobs never import Textual.
+- sa_tui never imports torch & co.
 
 Static checks read every module's syntax tree (imports anywhere, also inside functions, and
 ``importlib.import_module("...")`` with a constant name); dynamic checks import the UI modules and
@@ -22,6 +26,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "transformers", "captum", "shap")
+FLOORS = ("core", "store", "jobs", "sa_tui")  # bottom to top
 UI_ONLY = ("textual",)
 # Functions of sa_tui whose bodies may import core modules that load torch when imported.
 ALLOWED_HEAVY_CORE_IMPORTS: dict[str, set[str]] = {"sa_tui/cli.py": {"handle_run"}}
@@ -76,7 +81,7 @@ def _is_type_checking(test: ast.expr) -> bool:
 
 def _module_file(module: str) -> Path | None:
     """The source file of a first-party module (core, store, sa_tui), else None."""
-    if _top(module) not in ("core", "store", "sa_tui"):
+    if _top(module) not in FLOORS:
         return None
     base = ROOT.joinpath(*module.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
@@ -141,10 +146,66 @@ def test_the_scanner_finds_imports_inside_functions(tmp_path: Path) -> None:
     assert [m for m, _, _ in _imports(guarded)] == ["typing", "json"]
 
 
-def test_core_and_store_never_import_textual() -> None:
+def upward_imports(root: Path) -> list[str]:
+    """Every import of a floor above the importing module's own (anywhere in the file)."""
+    offenders = []
+    for rank, floor in enumerate(FLOORS):
+        folder = root / floor
+        files = sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+        for path in files:
+            tree_imports = _imports(path)
+            for module, line, _ in tree_imports:
+                top = _top(module)
+                if top in FLOORS and FLOORS.index(top) > rank:
+                    offenders.append(f"{path.relative_to(root).as_posix()}:{line} imports {module}")
+    return offenders
+
+
+def test_no_floor_imports_a_floor_above_it() -> None:
+    assert _modules("core") and _modules("jobs"), "core/ or jobs/ was not found"
+    assert upward_imports(ROOT) == []
+
+
+def test_the_floor_check_catches_an_upward_import(tmp_path: Path) -> None:
+    """The check fails as soon as anyone adds such an import, also one hidden in a function."""
+    for floor in FLOORS:
+        (tmp_path / floor).mkdir()
+        (tmp_path / floor / "__init__.py").write_text("")
+    (tmp_path / "core" / "m.py").write_text("def f():\n    from store.facade import Store\n")
+    (tmp_path / "store" / "s.py").write_text("import jobs.run\n")
+    (tmp_path / "jobs" / "j.py").write_text("from core import cache\nfrom store import facade\n")
+    (tmp_path / "sa_tui" / "u.py").write_text("import jobs.protocol\n")
+    assert upward_imports(tmp_path) == [
+        "core/m.py:2 imports store.facade",
+        "store/s.py:1 imports jobs.run",
+    ]
+
+
+def test_lower_floors_never_load_upper_floors_when_imported() -> None:
+    """The static verdict, checked by really importing every core and store module."""
+    for floor, above in (("core", ("store", "jobs", "sa_tui")), ("store", ("jobs", "sa_tui"))):
+        modules = [
+            _relative(p).removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+            for p in _modules(floor)
+        ]
+        code = (
+            "import importlib, sys\n"
+            f"for name in {modules!r}:\n"
+            "    importlib.import_module(name)\n"
+            f"loaded = sorted(m for m in sys.modules if m.split('.')[0] in {above!r})\n"
+            "print('LOADED=' + ','.join(loaded))\n"
+        )
+        process = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
+        assert process.returncode == 0, process.stderr[-2000:]
+        assert "LOADED=\n" in process.stdout, f"importing {floor} loaded {process.stdout}"
+
+
+def test_core_store_and_jobs_never_import_textual() -> None:
     offenders = [
         f"{_relative(path)}:{line} imports {module}"
-        for package in ("core", "store")
+        for package in ("core", "store", "jobs")
         for path in _modules(package)
         for module, line, _ in _imports(path)
         if _top(module) in UI_ONLY
@@ -165,11 +226,12 @@ def test_sa_tui_never_imports_heavy_libraries() -> None:
 
 
 def _core_imports_in_sa_tui() -> list[tuple[str, str, int, tuple[str, ...]]]:
+    """Imports of lower floors (core, store, jobs) by sa_tui."""
     return [
         (_relative(path), module, line, scope)
         for path in _modules("sa_tui")
         for module, line, scope in _imports(path)
-        if _top(module) == "core"
+        if _top(module) in ("core", "store", "jobs")
     ]
 
 
@@ -177,7 +239,8 @@ def test_heavy_at_import_follows_module_level_imports_only() -> None:
     assert heavy_at_import("core.lm")[-1] == "torch"
     assert heavy_at_import("core.evaluation") == ["core.evaluation", "core.lm", "torch"]
     assert heavy_at_import("core.errors") == []
-    assert heavy_at_import("core.headless") == [], "core.headless imports the pipeline lazily"
+    assert heavy_at_import("jobs.headless") == [], "jobs.headless imports the pipeline lazily"
+    assert heavy_at_import("jobs.protocol") == [] and heavy_at_import("jobs.timings") == []
 
 
 def test_sa_tui_imports_heavy_core_modules_only_inside_allowed_functions() -> None:
@@ -223,7 +286,7 @@ def test_importing_the_ui_modules_does_not_import_torch() -> None:
 
 def test_core_modules_imported_by_sa_tui_are_torch_free() -> None:
     """The static verdict, checked by really importing every light core module sa_tui uses."""
-    imported = {module for _, module, _, _ in _core_imports_in_sa_tui()} | {"core", "core.headless"}
+    imported = {module for _, module, _, _ in _core_imports_in_sa_tui()} | {"core", "jobs.headless"}
     modules = sorted(m for m in imported if not heavy_at_import(m))
     process, heavy = _heavy_modules_after("\n".join(f"import {name}" for name in modules))
     assert process.returncode == 0, process.stderr[-2000:]

@@ -1,4 +1,4 @@
-"""End to end: the real ``python -m core.worker`` on a tiny random model, driven by the UI's
+"""End to end: the real ``python -m jobs.worker`` on a tiny random model, driven by the UI's
 WorkerClient, from submit to records in the store; then a cancel, then model reuse."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core import protocol
+from jobs import protocol
 from sa_tui.worker_client import WorkerClient, WorkerEvent
 
 
@@ -123,7 +123,8 @@ async def test_worker_end_to_end_cancel_and_reuse(
         # 3. The same model again: kept loaded, and stored work is reused.
         job = await client.submit(config(tiny_model_dir, tiny_dataset_dir, ["io"]))
         await recorder.until(lambda: recorder.of("done", job), 60)
-        assert any("reusing the loaded model" in e.get("message", "") for e in recorder.of("log"))
+        model_stage = [e for e in recorder.of("progress", job) if e["stage"] == "model"]
+        assert any("reusing the loaded" in e["detail"] for e in model_stage), model_stage
     finally:
         await client.stop()
     assert not client.alive
@@ -132,11 +133,11 @@ async def test_worker_end_to_end_cancel_and_reuse(
 def test_stray_prints_never_reach_the_protocol_stream() -> None:
     code = (
         "import os, sys\n"
-        "from core.worker import private_stdout\n"
+        "from jobs.worker import private_stdout\n"
         "stream = private_stdout()\n"
         "print('stray print from a library')\n"
         "os.write(1, b'stray write to fd 1\\n')\n"
-        "from core import protocol\n"
+        "from jobs import protocol\n"
         "stream.write(protocol.encode(protocol.message('pong')))\n"
     )
     result = subprocess.run(

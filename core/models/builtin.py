@@ -89,10 +89,16 @@ def converted_dir(name: str) -> Path:
     return models_dir() / name / f"transformers-{transformers.__version__}"
 
 
+def is_converted(name: str) -> bool:
+    """Whether the built-in model's converted folder is complete (no conversion needed)."""
+    target = converted_dir(name)
+    return (target / "config.json").is_file() and any(target.glob("*.safetensors"))
+
+
 def ensure_converted(name: str) -> Path:
     """Return the safetensors folder of a built-in model, converting its GGUF file on first use."""
     target = converted_dir(name)
-    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+    if is_converted(name):
         return target
     gguf_path = builtin_gguf_path(name)
     import os

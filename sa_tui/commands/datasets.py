@@ -29,7 +29,7 @@ __all__ = ["add_dataset_source", "default_name", "register", "source_kind", "sum
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "datasets",
-        help="the dataset catalogue: add, list, remove",
+        help="the dataset catalogue: add, list, rm",
         description="Multiple-choice datasets: the built-ins, JSONL/CSV/Parquet files or datasets "
         "folders (with a field mapping), or hf:owner/name when online.",
     )

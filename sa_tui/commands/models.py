@@ -21,7 +21,7 @@ from sa_tui.commands.common import (
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "models",
-        help="the model catalogue: add, list, verify, remove",
+        help="the model catalogue: add, list, verify, rm",
         description="Models on this machine: a local folder, a .gguf file, a Hugging Face cache or hub "
         "id (read in place, never copied), or builtin:smollm2-135m.",
     )

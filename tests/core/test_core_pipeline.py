@@ -9,8 +9,13 @@ import pytest
 from core import pipeline
 from core.cache import KINDS, MemoryCache
 from core.config import ALL_METHODS, RunConfig
-from core.errors import CancelledError, ConfigError, DatasetError
+from core.errors import CancelledError
 from core.progress import CancelToken, Progress
+from core.run_inputs import load_run_dataset
+
+
+def _run(config: RunConfig, loaded, **kwargs):
+    return pipeline.run_protocol(config, load_run_dataset(config), loaded, **kwargs)
 
 
 def _config(model_dir, dataset_dir, **kwargs) -> RunConfig:
@@ -67,10 +72,10 @@ def _numbers(result) -> list:
 def first_run(tiny_model_dir, tiny_dataset_dir, tiny_loaded):
     cache = MemoryCache()
     reports: list[Progress] = []
-    result = pipeline.run_protocol(
+    result = _run(
         _config(tiny_model_dir, tiny_dataset_dir),
+        tiny_loaded,
         cache=cache,
-        loaded=tiny_loaded,
         progress=reports.append,
     )
     return result, cache, reports
@@ -116,7 +121,7 @@ def test_every_method_is_scored_on_the_same_items(first_run) -> None:
     assert data["selection"]["shots"] == shot_ids
     assert set(data["versions"]) >= {"torch", "transformers", "captum", "shap"}
     stages = {r.stage for r in reports}
-    assert {"dataset", "model", "select", "rationales:deeplift", "evaluate:io"} <= stages
+    assert {"select", "rationales:deeplift", "evaluate:io"} <= stages
     assert {kind for kind, _ in cache._items} == set(KINDS)
 
 
@@ -139,17 +144,13 @@ def test_same_numbers_twice_and_no_model_calls_on_a_cached_rerun(
 ) -> None:
     result, cache, _ = first_run
     # a fresh cache recomputes everything and gets the same numbers
-    fresh = pipeline.run_protocol(
-        _config(tiny_model_dir, tiny_dataset_dir), cache=MemoryCache(), loaded=tiny_loaded
-    )
+    fresh = _run(_config(tiny_model_dir, tiny_dataset_dir), tiny_loaded, cache=MemoryCache())
     assert _numbers(fresh) == _numbers(result)
     # the same cache: nothing new is stored and the model is never called
     size = len(cache)
     counter = CountingForward(tiny_loaded.model)
     try:
-        cached = pipeline.run_protocol(
-            _config(tiny_model_dir, tiny_dataset_dir), cache=cache, loaded=tiny_loaded
-        )
+        cached = _run(_config(tiny_model_dir, tiny_dataset_dir), tiny_loaded, cache=cache)
     finally:
         counter.close()
     assert counter.calls == 0
@@ -168,24 +169,12 @@ def test_cancel_token_stops_the_run(tiny_model_dir, tiny_dataset_dir, tiny_loade
 
     config = _config(tiny_model_dir, tiny_dataset_dir, methods=("io", "ph_cot", "deeplift"))
     with pytest.raises(CancelledError):
-        pipeline.run_protocol(
-            config, cache=MemoryCache(), loaded=tiny_loaded, progress=progress, cancel=token
-        )
+        _run(config, tiny_loaded, cache=MemoryCache(), progress=progress, cancel=token)
     assert "evaluate:ph_cot" not in stages and "rationales:deeplift" not in stages
     stopped = CancelToken()
     stopped.cancel()
     with pytest.raises(CancelledError):
-        pipeline.run_protocol(config, loaded=tiny_loaded, cancel=stopped)
-
-
-def test_bad_configurations_fail_before_the_model_is_loaded(tiny_dataset_dir, tmp_path) -> None:
-    missing_model = tmp_path / "no-model"
-    with pytest.raises(ConfigError, match="--test-limit 100 is more than the 8 test items"):
-        pipeline.run_protocol(_config(missing_model, tiny_dataset_dir, test_limit=100))
-    with pytest.raises(ConfigError, match="unknown method 'cot'"):
-        pipeline.run_protocol(_config(missing_model, tiny_dataset_dir, methods=("io", "cot")))
-    with pytest.raises(DatasetError, match="does not exist"):
-        pipeline.run_protocol(_config(missing_model, tmp_path / "nothing.jsonl"))
+        _run(config, tiny_loaded, cancel=stopped)
 
 
 def test_tiny_datasets_load_through_the_real_loader(tiny_dataset_dir, tiny_dataset_file) -> None:
@@ -204,25 +193,9 @@ def test_plain_text_model_runs_the_protocol(gpt2_model_dir, tiny_dataset_dir, gp
     config = _config(
         gpt2_model_dir, tiny_dataset_dir, methods=("zero_shot", "io", "deeplift", "ph_cot")
     )
-    result = pipeline.run_protocol(config, loaded=gpt2_loaded)
+    result = _run(config, gpt2_loaded)
     by_method = {m.method: m for m in result.methods}
     assert "<|im_start|>" not in by_method["io"].context["context"]
     assert by_method["io"].context["context"].startswith("Choose the right answer.\n\n")
     assert all(r.text.startswith("The 2 keywords ") for r in by_method["deeplift"].rationales)
     assert all(m.score.n == 3 for m in result.methods)
-
-
-def test_load_model_path_and_success_strategy(tiny_model_dir, tiny_dataset_dir) -> None:
-    """Through the real loading path (no pre-loaded model), with the success strategy."""
-    config = _config(
-        tiny_model_dir,
-        tiny_dataset_dir,
-        methods=("zero_shot", "io"),
-        strategy="success",
-        test_limit=2,
-    )
-    result = pipeline.run_protocol(config)
-    assert result.model_info["class"] == "LlamaForCausalLM" and result.device == "cpu"
-    assert all(c.correct for c in result.candidates if c.sample_id in {s.id for s in result.shots})
-    assert pipeline.lineage_name(config, "io") == "tiny-chat.tiny-mc.io.success.n2"
-    assert pipeline.lineage_name(config, "zero_shot") == "tiny-chat.tiny-mc.zero_shot"

@@ -1,4 +1,4 @@
-"""A scripted stand-in for ``python -m core.worker``: speaks the protocol, does no work.
+"""A scripted stand-in for ``python -m jobs.worker``: speaks the protocol, does no work.
 
 Usage: python tests/ui/fake_worker.py MODE, where MODE is
 - ``obedient``: a job sends started + progress, then finishes when told to cancel;

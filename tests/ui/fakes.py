@@ -1,6 +1,6 @@
 """Test doubles for the UI: an in-memory catalogue and a scripted worker client.
 
-The fake client speaks the same messages as the real worker (see core.protocol), posted to the
+The fake client speaks the same messages as the real worker (see jobs.protocol), posted to the
 App as WorkerEvents, with a fixed script, so screens and snapshots are deterministic.
 """
 
@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from core import protocol
+from jobs import protocol
 from sa_tui.data import (
     DatasetRow,
     MethodView,

@@ -1,4 +1,4 @@
-"""The JSON-lines protocol between the UI and the worker process (``python -m core.worker``).
+"""The JSON-lines protocol between the UI and the worker process (``python -m jobs.worker``).
 
 One message per line, UTF-8 JSON objects with a ``"v"`` protocol version and a ``"type"``.
 This module is import-light (standard library only) so the UI process can use it without torch.

@@ -1,9 +1,6 @@
-"""Writing one run's results to the store: shared by ``sa-tui run`` (headless) and the worker.
-
-The pipeline reports each finished method through ``on_method``; :func:`save_method_result`
-stores its context as a prompt version of the method's lineage and its score. :class:`Heartbeat`
-forwards progress to the run record at most once a second (and at the end of each stage).
-"""
+"""Writing one run's results to the store: each finished method's context as a prompt version
+of its lineage with its score (:func:`save_method_result`), and progress into the run record at
+most once a second (:class:`Heartbeat`)."""
 
 from __future__ import annotations
 
@@ -12,7 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.config import RunConfig
+from core.pipeline import MethodResult, lineage_name
 from core.progress import Progress
+from jobs.ports import RunStore
 
 
 @dataclass(frozen=True)
@@ -21,7 +20,7 @@ class SavedMethod:
 
     method: str
     lineage: str
-    version: int | None
+    version: int
     prompt_version_id: str
     accuracy: float
     n: int
@@ -38,11 +37,9 @@ class SavedMethod:
 
 
 def save_method_result(
-    store: Any, config: RunConfig, run_id: str | None, method_result: Any
+    store: RunStore, config: RunConfig, run_id: str | None, method_result: MethodResult
 ) -> SavedMethod:
     """Store a method's context as a prompt version (de-duplicated by content) and its score."""
-    from core.pipeline import lineage_name
-
     lineage = lineage_name(config, method_result.method)
     version = store.save_prompt_version(lineage, method_result.context, run_id=run_id)
     score = method_result.score
@@ -58,32 +55,20 @@ def save_method_result(
         predictions=[p.to_dict() for p in score.predictions],
         extra={"test_ids": [p.id for p in score.predictions], "answer_mode": config.answer_mode},
     )
-    number = getattr(version, "version", None)
     return SavedMethod(
         method=method_result.method,
-        lineage=str(getattr(version, "lineage", lineage) or lineage),
-        version=int(number) if isinstance(number, int) else None,
+        lineage=version.lineage,
+        version=version.version,
         prompt_version_id=str(version.id),
         accuracy=float(score.accuracy),
         n=int(score.n),
     )
 
 
-def start_run(store: Any, config: RunConfig) -> str:
-    """Create the run record (config, library versions, device); return its id."""
-    from core.models.loading import choose_device
-    from core.versions import library_versions
-
-    record = store.start_run(
-        config.to_dict(), versions=library_versions(), device=choose_device(config.device)
-    )
-    return str(record.id)
-
-
 class Heartbeat:
     """Progress into the run record: at most once a second, and whenever a stage completes."""
 
-    def __init__(self, store: Any, run_id: str | None, interval: float = 1.0) -> None:
+    def __init__(self, store: RunStore | None, run_id: str | None, interval: float = 1.0) -> None:
         self.store = store
         self.run_id = run_id
         self.interval = interval

@@ -1,12 +1,12 @@
-"""``python -m core.worker``: the long-lived process that owns the model (and the GPU).
+"""``python -m jobs.worker``: the long-lived process that owns the model (and the GPU).
 
-It reads protocol messages (see :mod:`core.protocol`) on stdin and writes them on a private copy
+It reads protocol messages (see :mod:`jobs.protocol`) on stdin and writes them on a private copy
 of the original stdout; file descriptor 1 is pointed at stderr first, so a stray ``print`` from
 a library can never corrupt the protocol stream. Library logs go to ``<data dir>/logs/worker.log``.
 
 One job runs at a time, in a thread with its own :class:`~core.progress.CancelToken`; the main
 thread keeps reading stdin, so a ``cancel`` arrives while the job works. The loaded model is kept
-between jobs. Results are written to the store exactly as ``sa-tui run`` writes them.
+between jobs. Every job goes through :func:`jobs.run.run_job`, exactly as ``sa-tui run`` does.
 """
 
 from __future__ import annotations
@@ -20,10 +20,18 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from core import protocol
-from core.protocol import message
+from core.paths import logs_dir
+from core.progress import CancelToken, Progress
+from jobs import protocol
+from jobs.logs import log_to_file
+from jobs.models import ModelSlot
+from jobs.protocol import message
+
+if TYPE_CHECKING:
+    from core.pipeline import RunResult
+    from store.facade import Store
 
 log = logging.getLogger("sa_tui.worker")
 
@@ -34,7 +42,7 @@ PROGRESS_INTERVAL = 0.1  # seconds: progress and streamed text are sent at most 
 class Job:
     job_id: str
     config: dict[str, Any]
-    cancel: Any  # core.progress.CancelToken (imported lazily)
+    cancel: CancelToken
     thread: threading.Thread | None = None
     run_id: str | None = None
     started: float = field(default_factory=time.monotonic)
@@ -143,8 +151,6 @@ def describe_error(error: BaseException) -> tuple[str, str]:
 
 
 def log_path() -> str:
-    from core.paths import logs_dir
-
     return str(logs_dir() / "worker.log")
 
 
@@ -153,9 +159,8 @@ class Worker:
         self.channel = channel
         self.job: Job | None = None
         self.lock = threading.Lock()
-        self.loaded: Any = None
-        self.loaded_key: tuple[Any, ...] | None = None
-        self._store: Any = None
+        self.models = ModelSlot()
+        self._store: Store | None = None
 
     # ----------------------------------------------------------------- messages from the client
     def handle(self, msg: dict[str, Any]) -> bool:
@@ -172,8 +177,6 @@ class Worker:
         return True
 
     def submit(self, msg: dict[str, Any]) -> None:
-        from core.progress import CancelToken
-
         job_id = str(msg.get("job_id") or protocol.new_job_id())
         if msg.get("kind", "run") != "run":
             self.channel.send(
@@ -211,30 +214,12 @@ class Worker:
             job.thread.join(timeout)
 
     # ------------------------------------------------------------------------------- the job
-    def store(self) -> Any:
+    def store(self) -> Store:
         if self._store is None:
             from store.facade import Store
 
             self._store = Store.open()
         return self._store
-
-    def model_for(self, config: Any, progress: Callable[[Any], None]) -> Any:
-        from core.models import load_model
-        from core.progress import Progress
-
-        key = (config.model, config.device, config.dtype)
-        if self.loaded is not None and self.loaded_key == key:
-            self.channel.send(
-                protocol.LOG, level="info", message=f"reusing the loaded model {config.model}"
-            )
-            return self.loaded
-        self.loaded = self.loaded_key = None  # free the previous model before loading another
-        progress(Progress("model", 0, 1, loading_detail(config.model)))
-        started = time.perf_counter()
-        self.loaded = load_model(config.model, device=config.device, dtype=config.dtype)
-        self.loaded_key = key
-        log.info("loaded %s in %.1f s", config.model, time.perf_counter() - started)
-        return self.loaded
 
     def _run_job(self, job: Job) -> None:
         final: dict[str, Any] = {
@@ -256,29 +241,34 @@ class Worker:
     def _execute(self, job: Job) -> dict[str, Any]:
         from core.config import RunConfig
         from core.errors import CancelledError
+        from jobs.run import run_job
 
-        store = None
         try:
-            config = RunConfig.from_dict(job.config).validate()
-            store = self.store()
-            job.run_id = _start_run(store, config)
-            self.channel.send(protocol.STARTED, job_id=job.job_id, run_id=job.run_id)
-            result = self._protocol(job, config, store)
-            store.finish_run(job.run_id, "done")
+            config = RunConfig.from_dict(job.config)
+            outcome = run_job(
+                config,
+                self.store(),
+                models=self.models,
+                progress=self._progress(job),
+                cancel=job.cancel,
+                events=self._events(job),
+                on_started=lambda run_id: self._started(job, run_id),
+                on_saved=lambda saved: self.channel.send(
+                    protocol.SAVED, job_id=job.job_id, run_id=job.run_id, **saved.to_dict()
+                ),
+            )
             return {
                 "kind": protocol.DONE,
                 "job_id": job.job_id,
-                "run_id": job.run_id,
-                "results": summary(result),
-                "seconds": round(result.seconds, 3),
+                "run_id": outcome.run_id,
+                "results": summary(outcome.result),
+                "seconds": round(outcome.result.seconds, 3),
             }
         except CancelledError:
-            self._finish(store, job, "cancelled", "cancelled by the user")
             return {"kind": protocol.CANCELLED, "job_id": job.job_id, "run_id": job.run_id}
         except BaseException as error:  # every failure becomes one error message
             log.error("job %s failed:\n%s", job.job_id, traceback.format_exc())
             what, hint = describe_error(error)
-            self._finish(store, job, "failed", what)
             return {
                 "kind": protocol.ERROR,
                 "job_id": job.job_id,
@@ -287,20 +277,11 @@ class Worker:
                 "hint": hint,
             }
 
-    def _finish(self, store: Any, job: Job, status: str, error: str) -> None:
-        if store is None or job.run_id is None:
-            return
-        try:
-            store.finish_run(job.run_id, status, error=error)
-        except Exception:
-            log.exception("could not mark run %s as %s", job.run_id, status)
+    def _started(self, job: Job, run_id: str) -> None:
+        job.run_id = run_id
+        self.channel.send(protocol.STARTED, job_id=job.job_id, run_id=run_id)
 
-    def _protocol(self, job: Job, config: Any, store: Any) -> Any:
-        from core.pipeline import run_protocol
-        from core.progress import Progress
-        from core.recording import Heartbeat, save_method_result
-
-        heartbeat = Heartbeat(store, job.run_id)
+    def _progress(self, job: Job) -> Callable[[Progress], None]:
         channel = self.channel
 
         def progress(report: Progress) -> None:
@@ -316,7 +297,11 @@ class Worker:
                 channel.send(protocol.PROGRESS, replaces=key, **fields)
             else:
                 channel.offer(key, protocol.PROGRESS, **fields)
-            heartbeat(report)
+
+        return progress
+
+    def _events(self, job: Job) -> Callable[[str, dict[str, Any]], None]:
+        channel = self.channel
 
         def events(kind: str, payload: dict[str, Any]) -> None:
             if kind == "text":
@@ -330,32 +315,15 @@ class Worker:
             elif kind == "shots":
                 channel.send(protocol.SHOTS, job_id=job.job_id, **payload)
 
-        def on_method(method_result: Any) -> None:
-            saved = save_method_result(store, config, job.run_id, method_result)
-            channel.send(protocol.SAVED, job_id=job.job_id, run_id=job.run_id, **saved.to_dict())
+        return events
 
-        from core.pipeline import load_run_dataset
-
-        # The dataset first: a bad file fails in a second, not after a long model load.
-        progress(Progress("dataset", 0, 1, config.dataset))
-        load_run_dataset(config)
-        job.cancel.raise_if_cancelled()
-        loaded = self.model_for(config, progress)
-        job.cancel.raise_if_cancelled()
+    def _finish(self, store: Store | None, job: Job, status: str, error: str) -> None:
+        if store is None or job.run_id is None:
+            return
         try:
-            store.touch_model(config.model)
+            store.finish_run(job.run_id, status, error=error)
         except Exception:
-            log.warning("could not record the use of %s", config.model)
-        return run_protocol(
-            config,
-            cache=store,
-            run_id=job.run_id,
-            progress=progress,
-            cancel=job.cancel,
-            events=events,
-            loaded=loaded,
-            on_method=on_method,
-        )
+            log.exception("could not mark run %s as %s", job.run_id, status)
 
     def terminate(self) -> None:
         """SIGTERM: mark the running job's record as cancelled (best effort) and leave."""
@@ -366,26 +334,7 @@ class Worker:
                 self._finish(self._store, job, "cancelled", "the worker was stopped")
 
 
-def loading_detail(ref: str) -> str:
-    """What the model stage says while loading (a built-in's first use converts its GGUF file)."""
-    if ref.startswith("builtin:"):
-        try:
-            from core.models.builtin import converted_dir
-
-            if not (converted_dir(ref.split(":", 1)[1]) / "config.json").is_file():
-                return "first use: converting the GGUF file once (about 20 s)"
-        except Exception:
-            pass
-    return f"loading {ref}"
-
-
-def _start_run(store: Any, config: Any) -> str:
-    from core.recording import start_run
-
-    return start_run(store, config)
-
-
-def summary(result: Any) -> list[dict[str, Any]]:
+def summary(result: RunResult) -> list[dict[str, Any]]:
     """The headline of each method (no contexts or per-item predictions: those are in the store)."""
     rows = []
     for method in result.methods:
@@ -397,23 +346,6 @@ def summary(result: Any) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def setup_logging() -> None:
-    from core.paths import logs_dir
-
-    handler = logging.FileHandler(logs_dir() / "worker.log", encoding="utf-8")
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    logging.captureWarnings(True)
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 def private_stdout() -> IO[bytes]:
@@ -435,7 +367,7 @@ def prewarm() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     stream = private_stdout()
-    setup_logging()
+    log_to_file("worker.log")
     channel = Channel(stream)
     worker = Worker(channel)
 

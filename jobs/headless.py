@@ -1,0 +1,200 @@
+"""`sa-tui run`: one job without the UI: progress bars on stderr, a result table on stdout, an
+optional JSON file, every result in the store (resumable with --resume).
+
+Exit codes: 0 done, 2 bad input (one sentence, nothing stored), 1 the run failed once work had
+begun (out of memory, an unexpected error: the traceback is in ``logs/run.log``), 130 cancelled
+(Ctrl-C or SIGTERM; the run is resumable).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+
+from core.atomic import write_json_atomic
+from core.config import RunConfig
+from core.errors import CancelledError, SaTuiError
+from core.progress import CancelToken, Progress
+from jobs.logs import log_to_file
+
+if TYPE_CHECKING:
+    from store.facade import Store
+
+log = logging.getLogger("sa_tui.run")
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+class TerminalProgress:
+    """One progress bar per stage on stderr (plain lines when stderr is not a terminal)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bars = RichProgress(
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[detail]}"),
+            console=console,
+            transient=False,
+            disable=not console.is_terminal,
+        )
+        self.tasks: dict[str, TaskID] = {}
+        self.last_line = 0.0
+
+    def __enter__(self) -> TerminalProgress:
+        self.bars.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.__exit__(None, None, None)
+
+    def __call__(self, report: Progress) -> None:
+        if not self.console.is_terminal:
+            now = time.monotonic()
+            if report.done >= report.total or now - self.last_line > 5:
+                self.last_line = now
+                self.console.print(
+                    f"{report.stage}: {report.done}/{report.total} {report.detail}".rstrip(),
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            return
+        task = self.tasks.get(report.stage)
+        if task is None:
+            task = self.bars.add_task(
+                report.stage, total=max(report.total, 1), detail=report.detail
+            )
+            self.tasks[report.stage] = task
+        self.bars.update(
+            task, completed=report.done, total=max(report.total, 1), detail=report.detail[:40]
+        )
+
+
+def results_table(payload: dict[str, Any]) -> Table:
+    table = Table(title=f"{payload['model']} on {payload['dataset']} (seed {payload['seed']})")
+    for column in ("method", "acc", "95% CI", "n", "unparsed", "sec", "p vs io"):
+        table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
+    for row in payload["results"]:
+        vs = row.get("vs_io")
+        table.add_row(
+            row["method"],
+            f"{row['accuracy']:.3f}",
+            f"{row['ci95'][0]:.2f}-{row['ci95'][1]:.2f}",
+            str(row["n"]),
+            str(row["parse_failures"]),
+            f"{row['seconds']:.1f}",
+            f"{vs['p_value']:.3f}" if vs else "",
+        )
+    return table
+
+
+def run_headless(
+    config: RunConfig | None,
+    *,
+    json_path: Path | None = None,
+    resume: str | None = None,
+    use_store: bool = True,
+) -> int:
+    """Run (or resume) one configuration; return the process exit code."""
+    console = Console(stderr=True)
+    log_path = log_to_file("run.log")
+    cancel = CancelToken()
+    previous = {
+        sig: signal.signal(sig, lambda *_: cancel.cancel())
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    started: list[str] = []
+    try:
+        return _run(config, console, cancel, started, json_path, resume, use_store)
+    except CancelledError:
+        run_id = started[0] if started else None
+        console.print(
+            f"cancelled; finish it later with: sa-tui run --resume {run_id}"
+            if run_id
+            else "cancelled",
+            highlight=False,
+        )
+        return EXIT_CANCELLED
+    except SaTuiError as error:
+        _error(console, str(error))
+        return EXIT_BAD_INPUT
+    except MemoryError:
+        _error(console, "out of memory; use a smaller --batch-size or a smaller model")
+        return EXIT_FAILED
+    except OSError as error:
+        where = getattr(error, "filename", None)
+        _error(console, f"{error.strerror or error}" + (f" ({where})" if where else ""))
+        return EXIT_FAILED
+    except Exception as error:
+        log.exception("the run failed")
+        name = type(error).__name__
+        if "OutOfMemoryError" in name:
+            _error(console, "out of memory; use a smaller --batch-size or a smaller model")
+        else:
+            _error(console, f"unexpected {name}: {error}; the traceback is in {log_path}")
+        return EXIT_FAILED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(
+    config: RunConfig | None,
+    console: Console,
+    cancel: CancelToken,
+    started: list[str],
+    json_path: Path | None,
+    resume: str | None,
+    use_store: bool,
+) -> int:
+    from jobs.run import resume_config, run_job
+
+    out = Console()
+    store: Store | None = None
+    if use_store:
+        from store.facade import Store
+
+        store = Store.open()
+        if resume:
+            resume, config = resume_config(store, resume)
+            console.print(f"resuming run {resume}", highlight=False)
+    if config is None:
+        raise SaTuiError("nothing to run: give --model, --dataset and --method, or --resume RUN_ID")
+
+    def on_started(run_id: str) -> None:
+        started.append(run_id)
+        console.print(f"run {run_id}", highlight=False)
+
+    with TerminalProgress(console) as terminal:
+        outcome = run_job(
+            config,
+            store,
+            progress=terminal,
+            cancel=cancel,
+            resume=resume,
+            on_started=on_started,
+        )
+    payload = outcome.result.to_json()
+    if outcome.run_id is not None:
+        payload["run_id"] = outcome.run_id
+    out.print(results_table(payload))
+    if json_path is not None:
+        write_json_atomic(json_path.expanduser(), payload)
+        console.print(f"wrote {json_path.expanduser().resolve()}", highlight=False)
+    return EXIT_OK
+
+
+def _error(console: Console, message: str) -> None:
+    # one line, never wrapped at the console width; the message is not Rich markup
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)

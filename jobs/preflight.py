@@ -1,0 +1,110 @@
+"""Everything about a run that can be checked without loading the model, checked before the run
+record is written: a refused configuration adds nothing to the store.
+
+Covered: argument ranges, the model reference (files, format, pickle and remote-code refusals,
+a built-in model's package), the dataset (parsing, answer keys, field map), shots against the
+pool, the test limit against the test split, and the keyword count against the pool's words.
+Failures are :class:`core.errors.SaTuiError` subclasses with one sentence.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.config import RunConfig
+from core.errors import ConfigError, ModelError
+from core.models.builtin import builtin_spec
+from core.models.loading import check_folder, parse_model_ref
+from core.prompts import question_layout
+from core.run_inputs import load_run_dataset, test_items
+from core.samples import Dataset, Sample
+from core.words import count_rankable, split_words
+
+KEYWORD_METHODS = ("deeplift", "kernelshap", "leave_one_out", "random", "self_topk")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A configuration that passed every check, with the dataset it loaded."""
+
+    config: RunConfig
+    dataset: Dataset
+    items: tuple[Sample, ...]
+
+
+def preflight(config: RunConfig) -> Prepared:
+    """Check ``config`` completely (see the module docstring); return what the run needs."""
+    config.validate()
+    check_model(config)
+    dataset = load_run_dataset(config)
+    items = tuple(test_items(dataset, config))
+    if config.needs_shots and config.shots > len(dataset.pool):
+        raise ConfigError(
+            f"--shots {config.shots} is more than the {len(dataset.pool)} samples of the "
+            f"selection pool of {config.dataset}"
+        )
+    if config.needs_shots and set(config.methods) & set(KEYWORD_METHODS):
+        most = max(_content_words(sample) for sample in dataset.pool)
+        if config.keywords > most:
+            raise ConfigError(
+                f"--keywords {config.keywords} is more than the {most} content words of the "
+                f"longest pool sample of {config.dataset}; use a smaller k"
+            )
+    return Prepared(config, dataset, items)
+
+
+def _content_words(sample: Sample) -> int:
+    text, segments = question_layout(sample)
+    return count_rankable(split_words(text, segments))
+
+
+def check_model(config: RunConfig) -> None:
+    """The model reference resolves to loadable files (nothing is loaded or downloaded)."""
+    parsed = parse_model_ref(config.model)
+    if parsed.kind == "builtin":
+        spec = builtin_spec(parsed.value)
+        if importlib.util.find_spec(spec.module) is None:
+            raise ModelError(
+                f"the built-in model {config.model} needs the package {spec.package}: "
+                f"{spec.install_hint}"
+            )
+    elif parsed.kind == "folder":
+        folder = Path(parsed.value)
+        check_folder(folder, allow_pickle=False)
+        check_remote_code(folder, config)
+    elif parsed.kind == "hub":
+        snapshot = _cached_snapshot(parsed.value, parsed.revision)
+        if snapshot is not None:
+            check_folder(snapshot, allow_pickle=False)
+            check_remote_code(snapshot, config)
+        elif os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+            raise ModelError(
+                f"the model {parsed.value!r} is not in the local Hugging Face cache and "
+                "HF_HUB_OFFLINE is set; download it first or pass a local folder or .gguf file"
+            )
+
+
+def check_remote_code(folder: Path, config: RunConfig) -> None:
+    """A model that needs its own Python code (``auto_map``) runs only when trusted."""
+    try:
+        data = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ModelError(f"the config.json of {folder} is not readable JSON") from None
+    if isinstance(data, dict) and data.get("auto_map") and not config.trust_remote_code:
+        raise ModelError(
+            f"the model in {folder} needs its own Python code (auto_map in config.json); "
+            "pass --trust-remote-code if you trust its source"
+        )
+
+
+def _cached_snapshot(repo: str, revision: str | None) -> Path | None:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo, revision=revision, local_files_only=True))
+    except Exception:
+        return None
