@@ -16,6 +16,7 @@ segment is run once (``label_log_probs_tree``).
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -198,6 +199,23 @@ def grow_in_place(cache: Any, room: int) -> bool:
     return True
 
 
+def cache_keyword(model: Any) -> str:
+    """The name under which ``model.forward`` takes a key/value cache: ``cache`` on current
+    transformers (``past_key_values`` is deprecated there), ``past_key_values`` on older ones."""
+    try:
+        parameters = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+def returned_cache(out: Any) -> Any:
+    """The key/value cache a forward pass returned, under either name."""
+    if "cache" in out:
+        return out["cache"]
+    return out.get("past_key_values")
+
+
 class LanguageModel:
     """A loaded causal LM with the few operations sa-tui needs."""
 
@@ -212,6 +230,7 @@ class LanguageModel:
         self.stop_ids = self._stop_ids()
         self.softcap = getattr(model.config, "final_logit_softcapping", None)
         self._prefix_memo: tuple[tuple[int, ...], Any] | None = None
+        self._cache_keyword = cache_keyword(model)
 
     def _stop_ids(self) -> set[int]:
         ids: set[int] = set()
@@ -234,6 +253,13 @@ class LanguageModel:
         return ids
 
     # ------------------------------------------------------------------ forward passes
+    def _cached_forward(self, cache: Any = None, **inputs: Any) -> tuple[Any, Any]:
+        """One forward pass that uses (and returns) a key/value cache, keeping only the last
+        position's logits: ``(output, new cache)``."""
+        inputs[self._cache_keyword] = cache
+        out = self.model(**inputs, use_cache=True, logits_to_keep=1)
+        return out, returned_cache(out)
+
     def _forward_last(
         self,
         input_ids: torch.Tensor,
@@ -241,16 +267,13 @@ class LanguageModel:
         position_ids: torch.Tensor,
         cache: Any = None,
     ) -> tuple[torch.Tensor, Any]:
-        out = self.model(
+        out, new_cache = self._cached_forward(
+            cache,
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
         )
-        logits = out.logits[:, -1, :].float()
-        return logits, out.past_key_values
+        return out.logits[:, -1, :].float(), new_cache
 
     def prefix_cache(self, prefix: Sequence[int]) -> Any:
         """Key/value cache of a shared prefix (batch of one); None for an empty prefix."""
@@ -258,8 +281,7 @@ class LanguageModel:
             return None
         ids = torch.tensor([list(prefix)], device=self.device)
         with torch.inference_mode():
-            out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
-        return out.past_key_values
+            return self._cached_forward(input_ids=ids)[1]
 
     def _shared_prefix_cache(self, prefix: Sequence[int]) -> Any:
         """``prefix_cache`` of ``prefix``, kept until the next different prefix. The kept cache is
@@ -292,14 +314,7 @@ class LanguageModel:
         rest = torch.tensor([list(ids[start:])], device=self.device)
         positions = torch.arange(start, len(ids), device=self.device)[None, :]
         with torch.inference_mode():
-            out = self.model(
-                input_ids=rest,
-                position_ids=positions,
-                past_key_values=cache,
-                use_cache=True,
-                logits_to_keep=1,
-            )
-        return out.past_key_values
+            return self._cached_forward(cache, input_ids=rest, position_ids=positions)[1]
 
     def forget_prefix(self) -> None:
         """Drop the kept prefix cache (to free its memory, or to time a cold start)."""
@@ -511,17 +526,14 @@ class LanguageModel:
                 cache = self._tree_cache(levels, template, parent[index]) if levels else None
                 positions = torch.arange(start, end, device=self.device).expand(len(batch), -1)
                 with torch.inference_mode():
-                    out = self.model(
+                    out, made = self._cached_forward(
+                        cache,
                         input_ids=tokens[torch.as_tensor(index, device=self.device)],
                         position_ids=positions,
-                        past_key_values=cache,
-                        use_cache=True,
-                        logits_to_keep=1,
                     )
                     if last:
                         logits = self._apply_softcap(out.logits[:, -1, :].float())
                         return torch.log_softmax(logits, dim=-1)[:, wanted_ids].cpu().tolist()
-                    made = out.past_key_values
                     if not template:
                         self._check_tree_cache(made, end)
                         template.append(made)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 
@@ -332,3 +334,31 @@ def test_run_in_batches_ends_a_batch_before_padding_grows_past_the_limit() -> No
     assert sizes == [3, 1, 3]
     assert run_in_batches(lengths, work, batch_size=8) == lengths  # no length: plain batches
     assert sizes[-1] == 7
+
+
+def test_cached_passes_use_the_current_cache_api(tiny_lm, tiny_renderer, mc_samples) -> None:
+    """No deprecated ``past_key_values`` argument or attribute: nothing for transformers to warn
+    about on the user's terminal (it says the name goes away in a coming version)."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    from core.lm import cache_keyword
+
+    assert cache_keyword(tiny_lm.model) == "cache"  # the name current transformers takes
+    ids = _generation_prompts(tiny_renderer, mc_samples[:3])
+    prefix = shared_prefix(ids)
+    hf_logger = hf_logging.get_logger("transformers.utils.generic")
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    hf_logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            tiny_lm.forget_prefix()
+            tiny_lm.generate([i[len(prefix) :] for i in ids], prefix=prefix, max_new_tokens=4)
+    finally:
+        hf_logger.removeHandler(handler)
+    said = [str(w.message) for w in caught] + messages
+    assert not [m for m in said if "past_key_values" in m or "deprecated" in m], said
