@@ -138,6 +138,12 @@ def run_headless(
         return EXIT_FAILED
     except Exception as error:
         log.exception("the run failed")
+        from store.engine import default_db_path
+        from store.guard import database_error_sentence, is_database_error
+
+        if is_database_error(error):
+            _error(console, database_error_sentence(error, default_db_path()))
+            return EXIT_BAD_INPUT
         name = type(error).__name__
         if "OutOfMemoryError" in name:
             _error(console, "out of memory; use a smaller --batch-size or a smaller model")

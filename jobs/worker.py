@@ -144,6 +144,13 @@ def describe_error(error: BaseException) -> tuple[str, str]:
         return (
             f"{what} ({where})" if where else what
         ), "Check free disk space and file permissions, then try again."
+    from store.engine import default_db_path
+    from store.guard import database_error_sentence, is_database_error
+
+    if is_database_error(error):
+        return database_error_sentence(error, default_db_path()), (
+            "Nothing more was written; see `sa-tui db check`."
+        )
     return (
         f"unexpected {name}: {one_sentence(error)}",
         f"This is a bug; the traceback is in {log_path()}. Try again, or report it with that file.",

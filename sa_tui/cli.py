@@ -15,7 +15,7 @@ from pathlib import Path
 METHODS_HELP = (
     "zero_shot, io, auto_cot, deeplift, kernelshap, self_topk, ph_cot, leave_one_out, random"
 )
-CATALOGUE_COMMANDS = ("models", "datasets", "runs", "prompts", "export")
+CATALOGUE_COMMANDS = ("models", "datasets", "runs", "prompts", "export", "db")
 
 
 EPILOG = """exit status: 0 done; 2 bad input or usage (one sentence, nothing changed); 1 a run or

@@ -36,6 +36,7 @@ from store.domain import (
 )
 from store.engine import default_db_path, make_engine, writer
 from store.errors import StoreError
+from store.guard import quick_check
 from store.mapping import run_record
 from store.migrations import migrate
 from store.model_files import ModelInfo, VerifyReport
@@ -58,6 +59,7 @@ class Store:
     def open(cls, path: Path | None = None) -> Store:
         """Open (creating or migrating) the database at ``path`` (default data_dir()/sa-tui.db)."""
         database = Path(path) if path is not None else default_db_path()
+        quick_check(database)  # a damaged file is refused before anything writes to it
         migrate(database)
         store = cls(database, make_engine(database))
         store.mark_interrupted()

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import FileLock
 
 from core.errors import ModelError
 from core.paths import models_dir
@@ -75,8 +79,12 @@ def builtin_gguf_path(name: str) -> Path:
         target = models_dir() / name / spec.gguf_file
         if not target.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
-            assemble = importlib.import_module(spec.module).assemble
-            assemble(output_path=str(target))
+            with FileLock(str(target.parent / ".assemble.lock")):
+                if not target.is_file():  # written under a temporary name, renamed when whole
+                    partial = target.with_name(f".{target.name}.partial")
+                    assemble = importlib.import_module(spec.module).assemble
+                    assemble(output_path=str(partial))
+                    os.replace(partial, target)
         return target
     raise ModelError(
         f"the package {spec.package} is installed but holds no {spec.gguf_file}; reinstall it"
@@ -95,14 +103,58 @@ def is_converted(name: str) -> bool:
     return (target / "config.json").is_file() and any(target.glob("*.safetensors"))
 
 
-def ensure_converted(name: str) -> Path:
-    """Return the safetensors folder of a built-in model, converting its GGUF file on first use."""
+Converter = Callable[[str, Path], None]
+
+
+def ensure_converted(name: str, convert: Converter | None = None) -> Path:
+    """Return the safetensors folder of a built-in model, converting its GGUF file on first use.
+
+    Safe across processes: conversion runs under a lock file beside the folder, into a staging
+    folder that is renamed into place only when complete, so a reader sees either no folder or a
+    whole one, and two first runs convert once. A crash mid-conversion leaves only a staging
+    folder, which the next conversion removes (under the lock, so it is nobody's work in progress).
+    ``convert(name, folder)`` writes the converted model into ``folder`` (tests pass their own).
+    """
     target = converted_dir(name)
     if is_converted(name):
         return target
-    gguf_path = builtin_gguf_path(name)
-    import os
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target.parent / ".convert.lock")):
+        if is_converted(name):  # another process converted it while we waited
+            return target
+        _remove_leftovers(target)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=target.parent))
+        try:
+            (convert or convert_gguf)(name, staging)
+            os.rename(staging, target)
+        except OSError as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise ModelError(
+                f"could not save the converted model to {target}: {error.strerror or error}"
+            ) from None
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return target
 
+
+STAGING_PREFIX = ".converting-"
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Staging folders of crashed conversions, and an incomplete folder left by an older sa-tui
+    (moved aside before it is removed). Called with the conversion lock held."""
+    for stale in target.parent.glob(f"{STAGING_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    if target.exists():
+        aside = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=target.parent))
+        os.replace(target, aside / "incomplete")
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def convert_gguf(name: str, folder: Path) -> None:
+    """Dequantise the built-in GGUF file with transformers and save it as safetensors."""
+    gguf_path = builtin_gguf_path(name)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     os.environ.setdefault("TQDM_DISABLE", "1")  # transformers' GGUF loader draws its own bars
@@ -112,17 +164,5 @@ def ensure_converted(name: str) -> Path:
     setattr(model, "hf_quantizer", None)  # noqa: B010 - not a declared attribute
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
-    try:
-        model.save_pretrained(str(staging))
-        tokenizer.save_pretrained(str(staging))
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    except OSError as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise ModelError(
-            f"could not save the converted model to {target}: {error.strerror or error}"
-        ) from None
-    return target
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))

@@ -63,6 +63,13 @@ def guarded(handler: Handler) -> Handler:
         except OSError as error:
             where = f" ({error.filename})" if getattr(error, "filename", None) else ""
             return fail(f"{error.strerror or error}{where}")
+        except Exception as error:
+            from store.engine import default_db_path
+            from store.guard import database_error_sentence, is_database_error
+
+            if not is_database_error(error):
+                raise
+            return fail(database_error_sentence(error, default_db_path()))
 
     return run
 
