@@ -90,7 +90,7 @@ def test_concurrent_first_runs_convert_once_and_readers_see_whole_folders(
     time.sleep(1.0)
     runs = [_spawn(CHILD, str(log), "ok", home=home) for _ in range(3)]
     outputs = [run.communicate(timeout=120) for run in runs]
-    for run, (stdout, stderr) in zip(runs, outputs, strict=True):
+    for run, (_stdout, stderr) in zip(runs, outputs, strict=True):
         assert run.returncode == 0, stderr[-2000:]
     paths = {stdout.strip() for stdout, _ in outputs}
     assert paths == {str(_converted_dir(home))}
