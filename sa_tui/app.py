@@ -3,29 +3,45 @@
 Never imports torch, transformers, captum or shap (``tests/ui/test_imports.py`` proves it): the
 heavy work happens in ``python -m jobs.worker``, started in the background after the first
 screen is drawn.
+
+Screens and the App never call into each other: requests and commands are the messages of
+``sa_tui.messages``, and build progress is the App's ``build_change`` reactive, which the Build
+screen watches.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from textual import work
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.reactive import reactive
+from textual.message import Message
+from textual.reactive import reactive, var
 from textual.screen import Screen
 
-from sa_tui.build_state import BuildState
+from sa_tui.build_state import BuildChange, BuildState
 from sa_tui.data import DataSource
+from sa_tui.messages import (
+    CancelBuild,
+    ClearBuild,
+    PickForBuild,
+    PickOnForm,
+    SelectPrompt,
+    ShowOnExport,
+    StartBuild,
+    StartFromForm,
+)
 from sa_tui.screens.build import BuildScreen
 from sa_tui.screens.catalogue import CatalogueScreen
 from sa_tui.screens.export import ExportScreen
 from sa_tui.screens.modals import ErrorScreen, HelpScreen
 from sa_tui.screens.runs import RunsScreen
-from sa_tui.settings import load_settings, save_settings
+from sa_tui.settings import Settings, load_settings, save_settings
 from sa_tui.theming import DEFAULT_THEME, STYLESHEET, VARIABLE_DEFAULTS, load_themes, theme_names
 from sa_tui.worker_client import WorkerClient, WorkerEvent, WorkerProcessDied, WorkerProcessState
 
@@ -58,6 +74,9 @@ class SaTuiApp(App[int]):
     ]
 
     worker_status: reactive[str] = reactive("not started")
+    # What the last worker event (or a start / clear) changed in ``self.build``; the Build screen
+    # watches it. Set on every change, equal or not.
+    build_change: var[BuildChange] = var(BuildChange(), always_update=True)
 
     def __init__(
         self,
@@ -68,18 +87,19 @@ class SaTuiApp(App[int]):
         start_worker: bool = True,
         remember: bool = True,
     ) -> None:
-        self.settings: dict[str, Any] = load_settings() if remember else {}
-        self.remember = remember
+        loaded = load_settings() if remember else None
+        self.settings: Settings = loaded.settings if loaded else Settings()
+        self.settings_warning: str | None = loaded.warning if loaded else None
+        self.remember = remember and (loaded is None or loaded.may_save)
         super().__init__()
         for item in load_themes():
             self.register_theme(item)
-        chosen = theme or self.settings.get("theme") or DEFAULT_THEME
+        chosen = theme or self.settings.theme or DEFAULT_THEME
         self.theme = chosen if chosen in self.available_themes else DEFAULT_THEME
         self._data = data
         self.client = client_factory(self) if client_factory is not None else WorkerClient(self)
         self.start_worker = start_worker
         self.build = BuildState()
-        self.build_screen: BuildScreen | None = None
         self.started_at = time.monotonic()
         self.first_paint: float | None = None
 
@@ -90,6 +110,8 @@ class SaTuiApp(App[int]):
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.call_after_refresh(self._after_first_paint)
+        if self.settings_warning:
+            self.notify(self.settings_warning, title="Settings", severity="warning", timeout=30)
 
     def _after_first_paint(self) -> None:
         self.first_paint = time.monotonic() - self.started_at
@@ -121,13 +143,14 @@ class SaTuiApp(App[int]):
         return self._data
 
     # ------------------------------------------------------------------------------ settings
-    def settings_update(self, **changes: Any) -> None:
-        self.settings.update(changes)
+    def change_settings(self, settings: Settings) -> None:
+        """Use ``settings`` from now on, and remember them (unless told not to)."""
+        self.settings = settings
         if self.remember:
-            save_settings(**changes)
+            save_settings(settings)
 
     def _theme_changed(self, theme: Any) -> None:
-        self.settings_update(theme=theme.name)
+        self.change_settings(replace(self.settings, theme=theme.name))
 
     def action_next_theme(self) -> None:
         names = theme_names()
@@ -208,10 +231,20 @@ class SaTuiApp(App[int]):
         await self.run_action(action, screen)
 
     def _palette_start(self) -> None:
-        self.switch_mode("build")
-        self.call_after_refresh(
-            lambda: self.build_screen.action_start() if self.build_screen else None
-        )
+        self.send_to_mode("build", StartFromForm())
+
+    def send_to_mode(self, mode: str, command: Message) -> None:
+        """Show ``mode`` and hand ``command`` to its screen (queued until the screen is mounted)."""
+        self.switch_mode(mode)
+        self.screen_stack[0].post_message(command)
+
+    @on(PickForBuild)
+    def _pick_for_build(self, request: PickForBuild) -> None:
+        self.send_to_mode("build", PickOnForm(request.kind, request.ref))
+
+    @on(ShowOnExport)
+    def _show_on_export(self, request: ShowOnExport) -> None:
+        self.send_to_mode("export", SelectPrompt(request.ref))
 
     def _palette_restart(self) -> None:
         if self.build.active:
@@ -220,13 +253,31 @@ class SaTuiApp(App[int]):
         self.run_worker(self.client.stop(), group="worker", exclusive=True)
 
     # --------------------------------------------------------------------------------- builds
+    @on(StartBuild)
+    def _start_requested(self, request: StartBuild) -> None:
+        if self.build.active:
+            self.notify("A build is running; ctrl+x cancels it.", severity="warning")
+            return
+        self.change_settings(replace(self.settings, build_form=dict(request.form)))
+        self.start_build(request.config)
+
+    @on(CancelBuild)
+    def _cancel_requested(self) -> None:
+        self.cancel_build()
+
+    @on(ClearBuild)
+    def _clear_requested(self) -> None:
+        if not self.build.active:
+            self.build = BuildState()
+            self._build_changed({"reset"})
+
     def start_build(self, config: dict[str, Any]) -> None:
         from jobs.protocol import new_job_id
 
-        self.build.begin(config)
-        self.build.job_id = new_job_id()
+        job_id = new_job_id()
+        self.build = BuildState.starting(config, job_id)
         self._build_changed({"reset"})
-        self.submit_build(config, self.build.job_id)
+        self.submit_build(config, job_id)
 
     @work(group="submit", exclusive=True)
     async def submit_build(self, config: dict[str, Any], job_id: str) -> None:
@@ -250,8 +301,8 @@ class SaTuiApp(App[int]):
         self.run_worker(self.client.cancel(self.build.job_id), group="cancel")
 
     def _build_changed(self, changed: set[str]) -> None:
-        if changed and self.build_screen is not None and self.build_screen.is_attached:
-            self.build_screen.build_changed(changed)
+        if changed:
+            self.build_change = BuildChange.of(changed)
 
     def on_worker_event(self, event: WorkerEvent) -> None:
         data = event.data
@@ -286,12 +337,12 @@ class SaTuiApp(App[int]):
         from sa_tui.estimate import calibrate, estimate
 
         model = str(self.build.config.get("model"))
-        costs = dict(self.settings.get("costs", {}))
+        costs = dict(self.settings.costs)
         guess = estimate(self.build.config, costs.get(model))
         if self.build.seconds < 0.3 * guess.seconds:
             return  # most of the work was reused from the store: says nothing about speed
         costs[model] = calibrate(costs.get(model), self.build.config, self.build.seconds)
-        self.settings_update(costs=costs)
+        self.change_settings(replace(self.settings, costs=costs))
 
     def on_worker_process_state(self, event: WorkerProcessState) -> None:
         pid = (
@@ -317,10 +368,6 @@ class SaTuiApp(App[int]):
             title="The worker stopped",
         )
 
-    def export_select(self, ref: str) -> None:
-        if isinstance(self.screen, ExportScreen):
-            self.screen.select_ref(ref)
-
     @work(thread=True, group="reused-shots")
     def show_reused_shots(self, prompt_id: str, run_id: str) -> None:
         try:
@@ -331,16 +378,6 @@ class SaTuiApp(App[int]):
 
     def _add_reused(self, shots: list[Any]) -> None:
         self._build_changed(self.build.add_reused(shots))
-
-    # ------------------------------------------------------------------------ catalogue data
-    @work(thread=True, group="choices", exclusive=True)
-    def load_choices(self, screen: BuildScreen) -> None:
-        try:
-            models = [m.ref for m in self.data.models()]
-            datasets = [d.ref for d in self.data.datasets()]
-        except Exception:
-            return
-        self.call_from_thread(screen.set_choices, models, datasets)
 
 
 def process_age() -> float | None:

@@ -1,9 +1,13 @@
 """The state of the current build, fed by worker events; kept by the App so no event is lost
-while another screen is shown. The Build screen draws from it."""
+while another screen is shown. The Build screen draws from it.
+
+A new build (or "clear results") never resets a state in place: the App swaps in a fresh
+``BuildState`` and publishes a ``BuildChange`` with ``reset``."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +44,26 @@ class StageInfo:
     total: int = 0
     detail: str = ""
     started: float = 0.0
+
+
+@dataclass(frozen=True)
+class BuildChange:
+    """What changed in the build state: ``reset`` (a new state was swapped in), ``status``,
+    ``stages``, ``saved``, ``output`` or ``card:<key>``; the App publishes one per change."""
+
+    parts: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, parts: Iterable[str]) -> BuildChange:
+        return cls(frozenset(parts))
+
+    @property
+    def reset(self) -> bool:
+        return "reset" in self.parts
+
+    @property
+    def card_keys(self) -> frozenset[str]:
+        return frozenset(part[5:] for part in self.parts if part.startswith("card:"))
 
 
 @dataclass
@@ -83,11 +107,10 @@ class BuildState:
     def active(self) -> bool:
         return self.status in ACTIVE
 
-    def begin(self, config: dict[str, Any]) -> None:
-        self.__init__()  # type: ignore[misc]
-        self.status = "starting"
-        self.config = dict(config)
-        self.started = self.clock()
+    @classmethod
+    def starting(cls, config: dict[str, Any], job_id: str | None = None) -> BuildState:
+        """A fresh state for the build of ``config`` about to be submitted as job ``job_id``."""
+        return cls(status="starting", job_id=job_id, config=dict(config), started=cls.clock())
 
     def elapsed(self) -> float:
         if not self.started:

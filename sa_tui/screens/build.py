@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -14,8 +14,10 @@ from textual.widgets import Button, Footer, Input, Label, Select, SelectionList,
 from textual.widgets.selection_list import Selection
 
 from core.config import ALL_METHODS, STRATEGIES
+from sa_tui.build_state import BuildChange
 from sa_tui.data import BUILTIN_DATASET_REFS, BUILTIN_MODEL_REFS
 from sa_tui.estimate import estimate
+from sa_tui.messages import CancelBuild, ClearBuild, PickOnForm, StartBuild, StartFromForm
 from sa_tui.widgets.heatmap import TokenHeatmap
 from sa_tui.widgets.navbar import NavBar
 from sa_tui.widgets.shot_card import ShotCard
@@ -55,6 +57,19 @@ NUMBER_FIELDS = (
 )
 
 
+def form_with_saved(saved: dict[str, Any]) -> dict[str, Any]:
+    """The default form, with each remembered value that has the type of its default."""
+    form = dict(DEFAULT_FORM)
+    for name, default in DEFAULT_FORM.items():
+        value = saved.get(name)
+        if isinstance(default, list):
+            if isinstance(value, list) and all(isinstance(item, str) for item in value):
+                form[name] = list(value)
+        elif isinstance(value, type(default)) and not isinstance(value, bool):
+            form[name] = value
+    return form
+
+
 def card_id(key: str) -> str:
     return (
         "card-" + "".join(ch if ch.isalnum() else "_" for ch in key) + f"-{abs(hash(key)) % 100000}"
@@ -84,7 +99,7 @@ class BuildScreen(Screen[None]):
     app: SaTuiApp
 
     def compose(self) -> ComposeResult:
-        form = {**DEFAULT_FORM, **self.app.settings.get("build_form", {})}
+        form = form_with_saved(self.app.settings.build_form)
         yield NavBar()
         with Horizontal(id="build"):
             with VerticalScroll(id="build-form", classes="panel"):
@@ -143,7 +158,7 @@ class BuildScreen(Screen[None]):
 
     # ------------------------------------------------------------------------------ lifecycle
     def on_mount(self) -> None:
-        self.app.build_screen = self
+        self.watch(self.app, "build_change", self.build_changed, init=False)
         self.update_estimate()
         self.update_methods_label()
         self.redraw_all()
@@ -152,13 +167,22 @@ class BuildScreen(Screen[None]):
         self.action_reload()
 
     def action_reload(self) -> None:
-        self.app.load_choices(self)
+        self.load_choices()
 
     def on_screen_resume(self) -> None:
         self.action_reload()  # the catalogue may have changed meanwhile
 
+    @work(thread=True, group="choices", exclusive=True)
+    def load_choices(self) -> None:
+        try:
+            models = [m.ref for m in self.app.data.models()]
+            datasets = [d.ref for d in self.app.data.datasets()]
+        except Exception:
+            return
+        self.app.call_from_thread(self.set_choices, models, datasets)
+
     def set_choices(self, models: list[str], datasets: list[str]) -> None:
-        """Called by the App once the catalogue has been read."""
+        """Offer the catalogue's models and datasets (and the built-in ones) on the form."""
         for field, refs, builtins in (
             ("model", models, BUILTIN_MODEL_REFS),
             ("dataset", datasets, BUILTIN_DATASET_REFS),
@@ -172,8 +196,16 @@ class BuildScreen(Screen[None]):
             if isinstance(current, str):
                 select.value = current
 
+    @on(PickOnForm)
+    def _pick_on_form(self, command: PickOnForm) -> None:
+        self.preselect(command.kind, command.ref)
+
+    @on(StartFromForm)
+    def _start_from_form(self) -> None:
+        self.action_start()
+
     def preselect(self, kind: str, ref: str) -> None:
-        """Choose a model or dataset picked on the Catalogue screen."""
+        """Choose a model or dataset (picked on the Catalogue screen)."""
         select = self.query_one("#model" if kind == "model" else "#dataset", Select)
         options = [value for _, value in select._options if isinstance(value, str)]
         if ref not in options:
@@ -243,7 +275,7 @@ class BuildScreen(Screen[None]):
 
     def update_estimate(self) -> None:
         values = self.form_values()
-        costs = self.app.settings.get("costs", {}).get(str(values.get("model")))
+        costs = self.app.settings.costs.get(str(values.get("model")))
         widget = self.query_one("#estimate", Static)
         if not values["methods"]:
             widget.update(Content.styled("Tick at least one method.", "$warning"))
@@ -270,14 +302,13 @@ class BuildScreen(Screen[None]):
                 title="The build settings do not fit",
             )
             return
-        self.app.settings_update(build_form={k: v for k, v in self.form_values().items()})
-        self.app.start_build(config)
+        self.post_message(StartBuild(config, self.form_values()))
 
     def action_cancel(self) -> None:
         if not self.app.build.active:
             self.notify("No build is running.")
             return
-        self.app.cancel_build()
+        self.post_message(CancelBuild())
 
     def action_next_heatmap(self) -> None:
         heatmaps = [h for h in self.query(TokenHeatmap) if h.words]
@@ -297,8 +328,7 @@ class BuildScreen(Screen[None]):
 
     def action_clear(self) -> None:
         if not self.app.build.active:
-            self.app.build.__init__()  # type: ignore[misc]
-            self.redraw_all()
+            self.post_message(ClearBuild())
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:
@@ -309,21 +339,22 @@ class BuildScreen(Screen[None]):
         self.action_cancel()
 
     # ---------------------------------------------------------------------------- live view
-    def build_changed(self, changed: set[str]) -> None:
-        """Called by the App after a worker event changed the build state."""
-        if "reset" in changed:
+    def build_changed(self, change: BuildChange) -> None:
+        """Redraw what changed in the App's build state (it watches ``app.build_change``)."""
+        if change.reset:
             self.redraw_all()
             return
-        if "stages" in changed:
+        if "stages" in change.parts:
             self.update_stages()
-        if changed & {"status", "saved", "output"}:
+        if change.parts & {"status", "saved", "output"}:
             self.update_status()
-        if "status" in changed and not self.app.build.active:
+        if "status" in change.parts and not self.app.build.active:
             for card in self.query(ShotCard):
                 card.stop()
-        for item in changed:
-            if item.startswith("card:"):
-                self.update_card(item[5:])
+        changed_cards = change.card_keys
+        for key in self.app.build.cards:
+            if key in changed_cards:
+                self.update_card(key)
 
     def redraw_all(self) -> None:
         cards = self.query_one("#cards", VerticalScroll)

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 
 from sa_tui.data import DatasetRow, ModelRow, human_count, human_size
+from sa_tui.messages import CatalogueKind, PickForBuild
 from sa_tui.screens.modals import ConfirmScreen, PromptScreen
 from sa_tui.widgets.navbar import NavBar
 
@@ -110,7 +111,7 @@ class CatalogueScreen(Screen[None]):
             "tab switches table; enter builds with the row."
         )
 
-    def selected(self) -> tuple[str, str] | None:
+    def selected(self) -> tuple[CatalogueKind, str] | None:
         """('model' | 'dataset', ref) under the cursor of the focused table."""
         focused = self.focused
         table = focused if isinstance(focused, DataTable) else self.query_one("#models", DataTable)
@@ -237,15 +238,10 @@ class CatalogueScreen(Screen[None]):
 
     def action_build_with(self) -> None:
         picked = self.selected()
-        self.app.switch_mode("build")
-        if picked is not None:
-            kind, ref = picked
-            self.app.call_after_refresh(self._preselect, kind, ref)
-
-    def _preselect(self, kind: str, ref: str) -> None:
-        screen = self.app.build_screen
-        if screen is not None:
-            screen.preselect(kind, ref)
+        if picked is None:
+            self.app.switch_mode("build")
+        else:
+            self.post_message(PickForBuild(*picked))
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:

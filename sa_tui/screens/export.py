@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
 
 from sa_tui.data import COPYABLE_FORMATS, EXPORT_FORMATS, PromptRow
+from sa_tui.messages import SelectPrompt
 from sa_tui.screens.modals import ConfirmScreen
 from sa_tui.widgets.navbar import NavBar
 
@@ -118,8 +119,11 @@ class ExportScreen(Screen[None]):
         self.app.call_from_thread(self.show_rows, prompts)
 
     def show_rows(self, prompts: list[PromptRow]) -> None:
+        shown = None if self.wanted else self.current()
         self.all_prompts = sorted(prompts, key=lambda p: p.created, reverse=True)
         self.apply_filter()
+        if shown is not None:  # a reload keeps the cursor on the prompt version it was on
+            self._move_cursor_to(shown.ref)
 
     def apply_filter(self) -> None:
         query = self.query_one("#export-filter", Input).value.lower().split()
@@ -143,15 +147,21 @@ class ExportScreen(Screen[None]):
         else:
             self.update_preview()
 
+    @on(SelectPrompt)
+    def _select_prompt(self, command: SelectPrompt) -> None:
+        self.select_ref(command.ref)
+
     def select_ref(self, ref: str) -> None:
         """Put the cursor on a prompt version (from the Runs & Prompts screen)."""
-        self.wanted = ref
+        self.wanted = None if self._move_cursor_to(ref) else ref
+        self.update_preview()
+
+    def _move_cursor_to(self, ref: str) -> bool:
         for index, prompt in enumerate(self.prompts):
             if prompt.ref == ref:
-                self.wanted = None
                 self.query_one("#export-prompts", DataTable).move_cursor(row=index)
-                break
-        self.update_preview()
+                return True
+        return False
 
     def current(self) -> PromptRow | None:
         table = self.query_one("#export-prompts", DataTable)

@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static, TabbedContent, TabPane
 
 from sa_tui.data import PromptRow, RunRow
+from sa_tui.messages import ShowOnExport
 from sa_tui.screens.modals import TextScreen
 from sa_tui.widgets.navbar import NavBar
 
@@ -454,6 +455,7 @@ class RunsScreen(Screen[None]):
 
     def action_export(self) -> None:
         prompt = self.current_prompt() if self.tab == "prompts" else None
-        self.app.switch_mode("export")
-        if prompt is not None:
-            self.app.call_after_refresh(self.app.export_select, prompt.ref)
+        if prompt is None:
+            self.app.switch_mode("export")
+        else:
+            self.post_message(ShowOnExport(prompt.ref))

@@ -249,5 +249,5 @@ async def test_help_palette_and_theme(make_app, tmp_path) -> None:
         await pilot.press("t")
         await settle(pilot)
         assert app.theme == "sa-light"
-        assert load_settings()["theme"] == "sa-light"
+        assert load_settings().settings.theme == "sa-light"
     assert make_app(remember=True).theme == "sa-light"

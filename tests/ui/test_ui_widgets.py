@@ -6,7 +6,7 @@ from textual.app import App, ComposeResult
 
 from sa_tui.build_state import BuildState
 from sa_tui.estimate import calibrate, estimate
-from sa_tui.settings import load_settings, save_settings
+from sa_tui.settings import Settings, load_settings, save_settings
 from sa_tui.widgets.heatmap import LEVELS, GradientTable, TokenHeatmap, top_positions
 from tests.ui.fakes import SCORES, TOP, WORDS, build_script, finish_script
 
@@ -55,9 +55,7 @@ async def test_heatmap_cursor_shows_the_exact_score() -> None:
 
 
 def test_build_state_follows_the_protocol() -> None:
-    state = BuildState()
-    state.begin({"model": "m"})
-    state.job_id = "j"
+    state = BuildState.starting({"model": "m"}, job_id="j")
     assert state.status == "starting" and state.active
     for message in build_script("j"):
         state.apply(message)
@@ -88,7 +86,11 @@ def test_estimate_counts_work_and_learns_costs() -> None:
 
 
 def test_settings_round_trip() -> None:
-    assert load_settings() == {}
-    save_settings(theme="sa-contrast")
-    save_settings(build_form={"shots": 3})
-    assert load_settings() == {"theme": "sa-contrast", "build_form": {"shots": 3}}
+    assert load_settings() == (Settings(), None, True)
+    settings = Settings(
+        theme="sa-contrast",
+        build_form={"shots": 3, "methods": ["ph_cot", "io"]},
+        costs={"builtin:smollm2-135m": {"pass": 0.1, "step": 0.04}},
+    )
+    assert save_settings(settings)
+    assert load_settings() == (settings, None, True)
