@@ -253,11 +253,11 @@ class LanguageModel:
         return ids
 
     # ------------------------------------------------------------------ forward passes
-    def _cached_forward(self, cache: Any = None, **inputs: Any) -> tuple[Any, Any]:
-        """One forward pass that uses (and returns) a key/value cache, keeping only the last
-        position's logits: ``(output, new cache)``."""
+    def _cached_forward(self, cache: Any = None, keep: int = 1, **inputs: Any) -> tuple[Any, Any]:
+        """One forward pass that uses (and returns) a key/value cache, keeping the logits of the
+        last ``keep`` positions (0: all): ``(output, new cache)``."""
         inputs[self._cache_keyword] = cache
-        out = self.model(**inputs, use_cache=True, logits_to_keep=1)
+        out = self.model(**inputs, use_cache=True, logits_to_keep=keep)
         return out, returned_cache(out)
 
     def _forward_last(
