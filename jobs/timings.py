@@ -9,11 +9,10 @@ best effort. Standard library only: the UI process reads it too.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from core.atomic import write_json_atomic
 from core.paths import data_dir
 
 KINDS = ("load", "convert")
@@ -53,12 +52,8 @@ def record(kind: str, ref: str, seconds: float) -> None:
         raise ValueError(f"unknown timing kind {kind!r}")
     data = _read()
     data.setdefault(kind, {})[ref] = round(float(seconds), 2)
-    path = timings_path()
     try:
-        handle, temporary = tempfile.mkstemp(prefix=".timings.", dir=str(path.parent))
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2, sort_keys=True)
-        os.replace(temporary, path)
+        write_json_atomic(timings_path(), data, sort_keys=True)
     except OSError:
         pass
 

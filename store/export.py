@@ -30,15 +30,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.atomic import write_text_atomic
 from store.domain import PromptVersion
 from store.errors import StoreError
-from store.safe_write import (
-    child_path,
-    prepare_target,
-    safe_file_name,
-    write_dir_atomic,
-    write_text_atomic,
-)
+from store.safe_write import child_path, prepare_target, safe_file_name, write_dir_atomic
 
 FORMATS = ("jsonl", "markdown", "text", "chat-json", "hf-dataset", "dspy")
 SUFFIXES = {

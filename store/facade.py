@@ -318,18 +318,22 @@ class Store:
 
     def add_model_info(self, info: ModelInfo, *, name: str | None = None) -> ModelEntry:
         with self._write() as session:
-            return catalogue.upsert_model(session, info, name=name)
+            entry = catalogue.upsert_model(session, info, name=name)
+        return removal.with_current_size(entry)
 
     def list_models(self) -> list[ModelEntry]:
+        """Every model; a built-in's size is measured now (its GGUF and converted copy)."""
         self.ensure_builtins()
         with self._read() as session:
-            return catalogue.list_models(session)
+            entries = catalogue.list_models(session)
+        return [removal.with_current_size(entry) for entry in entries]
 
     def get_model(self, ref: str) -> ModelEntry:
-        """By ref or name."""
+        """By ref or name; a built-in's size is measured now, as in :meth:`list_models`."""
         self.ensure_builtins()
         with self._read() as session:
-            return catalogue.get_model(session, ref)
+            entry = catalogue.get_model(session, ref)
+        return removal.with_current_size(entry)
 
     def touch_model(self, ref: str) -> bool:
         """Record that ``ref`` was used now; False if it is not catalogued."""

@@ -13,11 +13,11 @@ A failing migration rolls back and leaves the database as it was.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+from core.atomic import replacing
 from store.clock import utc_now
 from store.errors import StoreError
 from store.schema import MIGRATIONS
@@ -65,18 +65,17 @@ def backup_path(database: Path, migration: str) -> Path:
 
 def backup(database: Path, target: Path) -> Path:
     """Copy the committed state of ``database`` to ``target`` (a single, self-contained file)."""
-    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    source = sqlite3.connect(database, timeout=30)
-    try:
-        copy = sqlite3.connect(temporary)
+    with replacing(target) as temporary:
+        source = sqlite3.connect(database, timeout=30)
         try:
-            source.backup(copy)
-            copy.execute("PRAGMA journal_mode=DELETE")
+            copy = sqlite3.connect(temporary)
+            try:
+                source.backup(copy)
+                copy.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                copy.close()
         finally:
-            copy.close()
-    finally:
-        source.close()
-    os.replace(temporary, target)
+            source.close()
     return target
 
 

@@ -27,7 +27,7 @@ from store.errors import StoreError
 from store.weights import (
     disk_usage,
     read_gguf,
-    read_safetensors_header,
+    read_safetensors_tensors,
     sha256_file,
     summarize_safetensors,
 )
@@ -434,7 +434,7 @@ def verify(
             continue
         try:
             if path.suffix == ".safetensors":
-                read_safetensors_header(path)
+                read_safetensors_tensors(path)
             elif path.suffix == ".gguf":
                 read_gguf(path)
         except StoreError as error:

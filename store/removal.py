@@ -1,17 +1,21 @@
-"""What removing a model deletes: only files sa-tui owns, never a user's folder or the HF cache.
+"""What removing a model deletes: only files sa-tui owns, never a user's folder or the HF cache;
+and, by the same accounting, what a model's files take on disk.
 
-A managed path is deleted only if it resolves strictly inside ``data_dir()/models``.
+A managed path is deleted only if it resolves strictly inside ``data_dir()/models``. A built-in
+model's size is what ``rm`` frees (its converted copies, and Gemma's assembled GGUF, under the
+models folder) plus the files ``rm`` keeps (the GGUF inside its package).
 """
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from core.paths import data_dir
 from store.domain import ModelEntry, Removal
 from store.errors import StoreError
-from store.weights import freed_by_deleting
+from store.weights import disk_usage, freed_by_deleting
 
 
 def owned_models_root() -> Path:
@@ -26,29 +30,52 @@ def is_owned(path: Path) -> bool:
 
 
 def plan(entry: ModelEntry, *, dry_run: bool) -> Removal:
-    deleted: list[str] = []
-    kept: list[str] = []
-    freed = 0
+    deleted, kept = _deleted_and_kept(entry)
+    return Removal(
+        ref=entry.ref,
+        name=entry.name,
+        deleted_paths=tuple(str(path) for path in deleted),
+        kept_paths=tuple(str(path) for path in kept),
+        freed_bytes=freed_bytes(deleted),
+        dry_run=dry_run,
+    )
+
+
+def footprint_bytes(entry: ModelEntry) -> int:
+    """Bytes of everything kept for ``entry``: what removing it frees plus what it keeps."""
+    deleted, kept = _deleted_and_kept(entry)
+    return freed_bytes(deleted) + disk_usage(kept)
+
+
+def with_current_size(entry: ModelEntry) -> ModelEntry:
+    """A managed entry (a built-in model) with its size measured now: its converted copy appears
+    after it is catalogued. Other entries keep the size recorded when they were added."""
+    if not entry.managed:
+        return entry
+    return replace(entry, size_bytes=footprint_bytes(entry))
+
+
+def freed_bytes(deleted: list[Path]) -> int:
+    """What deleting ``deleted`` frees (files linked from elsewhere stay and free nothing)."""
+    return sum(freed_by_deleting(path) for path in deleted)
+
+
+def _deleted_and_kept(entry: ModelEntry) -> tuple[list[Path], list[Path]]:
+    """The paths removing ``entry`` deletes (sa-tui's own, existing) and the paths it keeps."""
+    deleted: list[Path] = []
+    kept: list[Path] = []
     if entry.managed and entry.managed_path:
         managed = Path(entry.managed_path)
         if is_owned(managed):
             if managed.exists() or managed.is_symlink():
-                deleted.append(str(managed))
-                freed += freed_by_deleting(managed)
+                deleted.append(managed)
         else:
-            kept.append(str(managed))
+            kept.append(managed)
     if entry.local_path and not any(
-        Path(entry.local_path).resolve().is_relative_to(Path(d).resolve()) for d in deleted
+        Path(entry.local_path).resolve().is_relative_to(path.resolve()) for path in deleted
     ):
-        kept.append(entry.local_path)
-    return Removal(
-        ref=entry.ref,
-        name=entry.name,
-        deleted_paths=tuple(deleted),
-        kept_paths=tuple(kept),
-        freed_bytes=freed,
-        dry_run=dry_run,
-    )
+        kept.append(Path(entry.local_path))
+    return deleted, kept
 
 
 def delete_files(removal: Removal) -> None:

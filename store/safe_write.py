@@ -3,7 +3,7 @@
 - :func:`child_path` joins a derived name to a directory and refuses anything that would land
   outside it (``..``, separators, absolute names, symlinks that lead elsewhere).
 - :func:`prepare_target` refuses an existing target unless ``force``.
-- :func:`write_text_atomic` writes a temporary file next to the target and renames it over.
+- files are written with :func:`core.atomic.write_text_atomic` (temporary file, then rename).
 - :func:`write_dir_atomic` builds a folder next to the target and renames it into place.
 """
 
@@ -16,25 +16,15 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from core.atomic import usual_permissions
 from store.errors import StoreError
 
 UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._@+-]+")
 
 
-def _umask() -> int:
-    """The process umask, read without changing it (Linux), else the common 0o022."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0o022
-
-
-def _normal_mode(path: Path, *, folder: bool) -> None:
-    """Temporary files are created private; give the result the usual permissions."""
-    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
+def _normal_mode(path: Path) -> None:
+    """A temporary folder is created private; give the result the usual permissions."""
+    os.chmod(path, usual_permissions(folder=True))
 
 
 def safe_file_name(text: str, *, suffix: str = "") -> str:
@@ -79,35 +69,13 @@ def prepare_target(path: Path, *, force: bool, folder: bool) -> Path:
     return target
 
 
-def write_text_atomic(target: Path, text: str) -> Path:
-    handle = tempfile.NamedTemporaryFile(
-        "w",
-        encoding="utf-8",
-        dir=target.parent,
-        prefix=f".{target.name}.",
-        suffix=".tmp",
-        delete=False,
-    )
-    try:
-        with handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        _normal_mode(Path(handle.name), folder=False)
-        os.replace(handle.name, target)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    return target
-
-
 def write_dir_atomic(target: Path, build: Callable[[Path], None]) -> Path:
     """Build a folder with ``build(staging)`` and move it to ``target`` (replacing it, if any)."""
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     trash: Path | None = None
     try:
         build(staging)
-        _normal_mode(staging, folder=True)
+        _normal_mode(staging)
         if target.exists() or target.is_symlink():
             trash = Path(
                 tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old")

@@ -1,8 +1,7 @@
 """Reading weight files without torch: safetensors headers, GGUF metadata, checksums, disk usage.
 
-- safetensors: the file starts with an 8-byte little-endian header length and a JSON header that
-  lists each tensor's dtype, shape and byte range; we parse and check it ourselves (no tensor is
-  read), which gives the parameter count and dtype.
+- safetensors: ``safetensors.safe_open`` reads and checks the header (no tensor is read): each
+  tensor's dtype and shape give the parameter count and dtype.
 - GGUF: the ``gguf`` package's reader (memory-mapped): architecture, parameter count, quantisation.
 - Sizes count each file once by (device, inode), following symlinks: a Hugging Face cache
   snapshot links into shared blobs, and hard links share an inode.
@@ -11,9 +10,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
+import math
 import os
-import struct
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,32 +20,55 @@ from typing import Any
 
 from store.errors import StoreError
 
-MAX_HEADER_BYTES = 100 * 1024 * 1024
-
-# safetensors dtype -> (bytes per element, readable name); sub-byte types are counted as 1 byte
-# per element only for the range check's upper bound.
-SAFETENSORS_DTYPES: dict[str, tuple[float, str]] = {
-    "F64": (8, "float64"),
-    "F32": (4, "float32"),
-    "F16": (2, "float16"),
-    "BF16": (2, "bfloat16"),
-    "F8_E4M3": (1, "float8_e4m3"),
-    "F8_E5M2": (1, "float8_e5m2"),
-    "F8_E8M0": (1, "float8_e8m0"),
-    "F6_E2M3": (0.75, "float6_e2m3"),
-    "F6_E3M2": (0.75, "float6_e3m2"),
-    "F4": (0.5, "float4"),
-    "I64": (8, "int64"),
-    "U64": (8, "uint64"),
-    "I32": (4, "int32"),
-    "U32": (4, "uint32"),
-    "I16": (2, "int16"),
-    "U16": (2, "uint16"),
-    "I8": (1, "int8"),
-    "U8": (1, "uint8"),
-    "BOOL": (1, "bool"),
-    "C64": (8, "complex64"),
+# safetensors dtype -> readable name (a dtype missing here is shown in lower case)
+SAFETENSORS_DTYPES: dict[str, str] = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "F8_E4M3": "float8_e4m3",
+    "F8_E5M2": "float8_e5m2",
+    "F8_E8M0": "float8_e8m0",
+    "F6_E2M3": "float6_e2m3",
+    "F6_E3M2": "float6_e3m2",
+    "F4": "float4",
+    "I64": "int64",
+    "U64": "uint64",
+    "I32": "int32",
+    "U32": "uint32",
+    "I16": "int16",
+    "U16": "uint16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+    "C64": "complex64",
 }
+
+# safetensors' own reasons for refusing a header, in words that say what is wrong with the file
+HEADER_PROBLEMS: dict[str, str] = {
+    "invalid header length": "it declares more header bytes than the file holds",
+    "header too large": "it declares an implausibly long header",
+    "incomplete metadata, file not fully covered": "its tensors do not cover the file exactly: truncated?",
+    "invalid shape, data type, or offset for tensor": "a tensor's shape and dtype do not match its bytes: truncated?",
+}
+SAFETENSORS_PREFIX = "Error while deserializing header: "
+
+
+@dataclass(frozen=True)
+class SafetensorsTensor:
+    """One tensor listed in a safetensors header (its data is not read)."""
+
+    name: str
+    dtype: str  # safetensors' code: F32, BF16, I8, ...
+    shape: tuple[int, ...]
+
+    @property
+    def parameters(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def readable_dtype(self) -> str:
+        return SAFETENSORS_DTYPES.get(self.dtype, self.dtype.lower())
 
 
 @dataclass(frozen=True)
@@ -62,83 +83,41 @@ class SafetensorsSummary:
         return max(self.dtype_parameters.items(), key=lambda item: item[1])[0]
 
 
-def read_safetensors_header(path: Path) -> dict[str, Any]:
-    """The checked JSON header of a safetensors file (tensor name -> dtype, shape, offsets)."""
-    name = path.name
+def read_safetensors_tensors(path: Path) -> list[SafetensorsTensor]:
+    """The tensors of a safetensors file in file order, its header checked by ``safe_open``."""
+    from safetensors import SafetensorError, safe_open
+
     try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            prefix = handle.read(8)
-            if len(prefix) < 8:
-                raise StoreError(f"the weights file {name} is too short to be a safetensors file")
-            (length,) = struct.unpack("<Q", prefix)
-            if length == 0 or length > MAX_HEADER_BYTES or length > size - 8:
-                raise StoreError(
-                    f"the weights file {name} has a corrupt safetensors header (it declares {length} header bytes)"
-                )
-            raw = handle.read(length)
+        with safe_open(str(path), framework="numpy") as weights:
+            names = weights.offset_keys() if hasattr(weights, "offset_keys") else weights.keys()
+            return [_tensor(weights, name) for name in names]
     except OSError as error:
         raise StoreError(
-            f"cannot read the weights file {name}: {error.strerror or error}"
+            f"cannot read the weights file {path.name}: {error.strerror or error}"
         ) from None
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise StoreError(
-            f"the weights file {name} has a corrupt safetensors header (not JSON)"
-        ) from None
-    if not isinstance(header, dict):
-        raise StoreError(
-            f"the weights file {name} has a corrupt safetensors header (not a JSON object)"
-        )
-    data_bytes = size - 8 - length
-    for tensor, entry in header.items():
-        if tensor == "__metadata__":
-            continue
-        _check_tensor_entry(name, tensor, entry, data_bytes)
-    return header
+    except SafetensorError as error:
+        raise StoreError(_header_problem(path.name, str(error))) from None
 
 
-def _check_tensor_entry(name: str, tensor: str, entry: Any, data_bytes: int) -> None:
-    problem = None
-    if not isinstance(entry, dict):
-        problem = "is not an object"
-    elif entry.get("dtype") not in SAFETENSORS_DTYPES:
-        problem = f"has the unknown dtype {entry.get('dtype')!r}"
-    elif not isinstance(entry.get("shape"), list) or not all(
-        isinstance(dim, int) and dim >= 0 for dim in entry["shape"]
-    ):
-        problem = "has an invalid shape"
-    else:
-        offsets = entry.get("data_offsets")
-        if (
-            not isinstance(offsets, list)
-            or len(offsets) != 2
-            or not all(isinstance(v, int) for v in offsets)
-            or not 0 <= offsets[0] <= offsets[1] <= data_bytes
-        ):
-            problem = "points outside the file (truncated?)"
-    if problem:
-        raise StoreError(
-            f"the weights file {name} has a corrupt safetensors header (tensor {tensor!r} {problem})"
-        )
+def _tensor(weights: Any, name: str) -> SafetensorsTensor:
+    view = weights.get_slice(name)
+    return SafetensorsTensor(name=name, dtype=view.get_dtype(), shape=tuple(view.get_shape()))
 
 
-def _numel(shape: list[int]) -> int:
-    count = 1
-    for dim in shape:
-        count *= dim
-    return count
+def _header_problem(name: str, message: str) -> str:
+    """One sentence for safetensors' refusal ``message``."""
+    reason = message.strip().splitlines()[0].removeprefix(SAFETENSORS_PREFIX)
+    if reason == "header too small":
+        return f"the weights file {name} is too short to be a safetensors file"
+    return f"the weights file {name} has a corrupt safetensors header ({HEADER_PROBLEMS.get(reason, reason)})"
 
 
 def summarize_safetensors(paths: Iterable[Path]) -> SafetensorsSummary:
     """Parameter count and per-dtype counts over all the given safetensors files."""
     counts: Counter[str] = Counter()
     for path in paths:
-        for tensor, entry in read_safetensors_header(path).items():
-            if tensor == "__metadata__":
-                continue
-            counts[SAFETENSORS_DTYPES[entry["dtype"]][1]] += _numel(entry["shape"])
+        for tensor in read_safetensors_tensors(path):
+            counts[tensor.readable_dtype] += tensor.parameters
     return SafetensorsSummary(parameters=sum(counts.values()), dtype_parameters=dict(counts))
 
 

@@ -414,6 +414,155 @@ def test_save_to_disk_folders(tmp_path: Path) -> None:
     assert loaded.split["method"] == "seeded" and len(_all(loaded)) == 9
 
 
+# Figures of the built-in datasets as the former hand-written Arrow reader gave them (seed 0):
+# (pool, test, first pool id, last pool id, first test id, last test id, catalogue checksum).
+BUILTIN_FIGURES = {
+    "arc-challenge": (
+        299,
+        1172,
+        "Mercury_SC_407695",
+        "Mercury_7082145",
+        "Mercury_7175875",
+        "MEA_2013_8_15",
+        "c53ac0277d93883f10a255d421397bfd0e3c240062a38dc71b0046b9f2d9c532",
+    ),
+    "commonsense-qa": (
+        300,
+        921,
+        "2435de612dd69f2012b9e40d6af4ce38",
+        "21ce6f7c5c3d1ad8cf234988c1ad471f",
+        "1afa02df02c908a558b4036e80242fac",
+        "5af7c7860e3be61d4cfd814cc109f9d9",
+        "a52c4d3ce98d3a5303af2df598ca95f91db4f03b5b0138f50e233be17e103159",
+    ),
+    "social-iqa": (
+        300,
+        1654,
+        "social-iqa-0011",
+        "social-iqa-1951",
+        "social-iqa-0000",
+        "social-iqa-1953",
+        "3875416a5871f9ef8472f2e95db3b8182934e529b98a1fcecec60d1c21c7e909",
+    ),
+    "snarks": (
+        60,
+        121,
+        "snarks-0002",
+        "snarks-0180",
+        "snarks-0000",
+        "snarks-0178",
+        "9d2baaa4bc03e9e8ea4a4821637a27e04eb8355a8a92bb580a6c8c9b75afc3fe",
+    ),
+    "causal-judgment": (
+        63,
+        127,
+        "causal-judgment-0001",
+        "causal-judgment-0189",
+        "causal-judgment-0000",
+        "causal-judgment-0187",
+        "19f8e63943bbede48a2edbb17b93641053d2d30fc78f2fa8b2f51d8f4d54dfd4",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_FIGURES))
+def test_builtin_datasets_keep_their_figures(name: str) -> None:
+    from store.dataset_sources import summarize
+
+    dataset = load_dataset(f"builtin:{name}")
+    _splits, _rows, checksum = summarize(dataset)
+    assert (
+        len(dataset.pool),
+        len(dataset.test),
+        dataset.pool[0].id,
+        dataset.pool[-1].id,
+        dataset.test[0].id,
+        dataset.test[-1].id,
+        checksum,
+    ) == BUILTIN_FIGURES[name]
+
+
+def _arrow_stream_rows(folder: Path) -> list[object]:
+    """Rows of a save_to_disk folder's Arrow stream files, read with pyarrow (the reference)."""
+    import pyarrow as pa
+
+    state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    rows: list[object] = []
+    for entry in state["_data_files"]:
+        with pa.memory_map(str(folder / entry["filename"])) as source:
+            rows.extend(pa.ipc.open_stream(source).read_all().to_pylist())
+    return rows
+
+
+def test_save_to_disk_rows_are_the_arrow_rows_in_order(tmp_path: Path) -> None:
+    from core.datasets.readers import SINGLE_SPLIT, read_source
+
+    datasets = pytest.importorskip("datasets")
+    rows = [{**row, "n": i, "score": i / 3} for i, row in enumerate(_mc_rows(11))]
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "shards"), num_shards=3)
+    assert read_source(tmp_path / "shards").splits == {
+        SINGLE_SPLIT: _arrow_stream_rows(tmp_path / "shards")
+    }
+    assert [row["n"] for row in read_source(tmp_path / "shards").splits[SINGLE_SPLIT]] == list(
+        range(11)
+    )
+    datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_list(rows[:7]),
+            "test": datasets.Dataset.from_list(rows[7:]),
+        }
+    ).save_to_disk(str(tmp_path / "dict"))
+    splits = read_source(tmp_path / "dict").splits
+    assert list(splits) == ["train", "test"]
+    assert splits["test"] == _arrow_stream_rows(tmp_path / "dict" / "test")
+
+
+def test_bare_arrow_files_are_read_in_name_order(tmp_path: Path) -> None:
+    from core.datasets.readers import SINGLE_SPLIT, read_source
+
+    datasets = pytest.importorskip("datasets")
+    datasets.Dataset.from_list(_mc_rows(8)).save_to_disk(str(tmp_path / "saved"), num_shards=2)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for file in (tmp_path / "saved").glob("*.arrow"):
+        (bare / file.name).write_bytes(file.read_bytes())
+    assert read_source(bare).splits == {SINGLE_SPLIT: _arrow_stream_rows(tmp_path / "saved")}
+
+
+def test_reading_a_saved_folder_shows_no_progress_bar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from core.datasets.readers import read_source
+
+    datasets = pytest.importorskip("datasets")
+    datasets.disable_progress_bars()
+    datasets.Dataset.from_list(_mc_rows(20)).save_to_disk(str(tmp_path / "many"), num_shards=20)
+    datasets.enable_progress_bars()
+    seen: list[bool] = []
+    load_from_disk = datasets.load_from_disk
+
+    def spy(path: str) -> object:
+        seen.append(datasets.are_progress_bars_disabled())
+        return load_from_disk(path)
+
+    monkeypatch.setattr(datasets, "load_from_disk", spy)
+    capfd.readouterr()
+    assert len(next(iter(read_source(tmp_path / "many").splits.values()))) == 20
+    assert seen == [True]  # off while datasets reads the 20 shards (it shows a bar above 16)
+    assert not datasets.are_progress_bars_disabled()  # and the setting is restored after
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_a_damaged_save_to_disk_folder_is_one_sentence(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    datasets.Dataset.from_list(_mc_rows(4)).save_to_disk(str(tmp_path / "saved"))
+    (tmp_path / "saved" / "state.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(DatasetError) as error:
+        load_dataset(str(tmp_path / "saved"))
+    assert "datasets.save_to_disk folder" in _one_sentence(error)
+
+
 # ---------------------------------------------------------------------------------------------
 # errors
 

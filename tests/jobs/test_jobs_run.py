@@ -57,7 +57,7 @@ def store(_isolated_home: Path):
         ({"seed": -1}, ConfigError, "--seed must be at least 0"),
         ({"test_limit": 100}, ConfigError, "--test-limit 100 is more than the 8 test items"),
         ({"shots": 25}, ConfigError, "--shots 25 is more than the 24 samples"),
-        ({"keywords": 999}, ConfigError, "--keywords 999 is more than the content words"),
+        ({"keywords": 999}, ConfigError, r"--keywords 999 is more than the \d+ content words"),
         ({"methods": ("io", "cot")}, ConfigError, "unknown method 'cot'"),
         ({"model": "/nowhere/model"}, ModelError, "does not exist"),
         ({"model": "builtin:nope"}, ModelError, "unknown built-in model"),

@@ -38,6 +38,7 @@ def test_no_forbidden_import_anywhere_in_store_or_the_commands() -> None:
 
 def test_store_core_imports_are_the_torch_free_ones() -> None:
     allowed = {
+        "core.atomic",
         "core.errors",
         "core.cache",
         "core.paths",

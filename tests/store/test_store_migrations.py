@@ -205,3 +205,22 @@ def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
 
 def test_every_table_has_a_class(store: Store) -> None:
     assert tables(store.path) - {"schema_migrations"} == STORE_TABLES
+
+
+def test_a_backup_is_a_whole_database_and_leaves_no_temporary(tmp_path: Path) -> None:
+    database = tmp_path / "source.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE t (x INTEGER)")
+        connection.execute("INSERT INTO t VALUES (42)")
+    connection.close()
+    copy = migrations.backup(database, tmp_path / "source.db.bak-test")
+    with sqlite3.connect(copy) as connection:
+        assert connection.execute("SELECT x FROM t").fetchall() == [(42,)]
+    connection.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["source.db", "source.db.bak-test"]
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(sqlite3.DatabaseError):
+        migrations.backup(broken, tmp_path / "broken.db.bak-test")
+    assert not (tmp_path / "broken.db.bak-test").exists()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]

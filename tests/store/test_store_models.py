@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core.paths import data_dir
-from store import model_files
+from store import model_files, removal
+from store.domain import ModelEntry
 from store.errors import StoreError
 from store.facade import Store
-from store.weights import disk_usage, freed_by_deleting, read_safetensors_header
+from store.weights import (
+    disk_usage,
+    freed_by_deleting,
+    read_safetensors_tensors,
+    summarize_safetensors,
+)
 from tests.store.store_helpers import (
     corrupt_header,
     db_dump,
@@ -189,7 +196,7 @@ def _missing_shard(folder: Path) -> None:
         (_pickle_only, "only pickle weights .* pass --allow-pickle"),
         (_corrupt_header, "corrupt safetensors header"),
         (_header_not_json, "corrupt safetensors header"),
-        (_truncated, "corrupt safetensors header .*points outside the file"),
+        (_truncated, "corrupt safetensors header .*truncated"),
         (_corrupt_config, "config .* is not valid JSON"),
         (_missing_config, "has no config.json"),
         (_missing_shard, "missing the weights shard"),
@@ -243,12 +250,69 @@ def test_pickle_weights_when_allowed(store: Store, model_folder: Path) -> None:
 
 def test_header_reader_counts_and_checks(tmp_path: Path) -> None:
     path = write_safetensors(tmp_path / "w.safetensors", {"a": np.zeros((2, 3), dtype=np.int8)})
-    header = read_safetensors_header(path)
-    assert header["a"]["shape"] == [2, 3] and header["a"]["dtype"] == "I8"
+    [tensor] = read_safetensors_tensors(path)
+    assert (tensor.name, tensor.dtype, tensor.shape, tensor.parameters) == ("a", "I8", (2, 3), 6)
     tiny = tmp_path / "tiny.safetensors"
     tiny.write_bytes(b"\x01\x00")
     with pytest.raises(StoreError, match="too short"):
-        read_safetensors_header(tiny)
+        read_safetensors_tensors(tiny)
+
+
+def _write_raw_safetensors(path: Path, header: dict[str, object], data: bytes) -> Path:
+    """A safetensors file written byte by byte (dtypes numpy cannot make, any header order)."""
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + data)
+    return path
+
+
+def test_summaries_match_the_former_header_parser(tmp_path: Path, model_folder: Path) -> None:
+    # figures given by the former hand-written header parser for the same files
+    summary = summarize_safetensors([model_folder / "model.safetensors"])
+    assert (summary.parameters, summary.dtype_parameters, summary.dtype) == (
+        24,
+        {"float32": 12, "float16": 12},
+        "float32",
+    )
+    assert list(summary.dtype_parameters) == ["float32", "float16"]  # file order, as before
+    mixed = _write_raw_safetensors(
+        tmp_path / "mixed.safetensors",
+        {
+            "__metadata__": {"format": "pt"},
+            "w": {"dtype": "BF16", "shape": [2, 2], "data_offsets": [0, 8]},
+            "f8": {"dtype": "F8_E4M3", "shape": [4], "data_offsets": [8, 12]},
+            "scalar": {"dtype": "F32", "shape": [], "data_offsets": [12, 16]},
+        },
+        bytes(16),
+    )
+    summary = summarize_safetensors([mixed])
+    assert (summary.parameters, summary.dtype_parameters, summary.dtype) == (
+        9,
+        {"bfloat16": 4, "float8_e4m3": 4, "float32": 1},
+        "bfloat16",
+    )
+    empty = _write_raw_safetensors(tmp_path / "empty.safetensors", {"__metadata__": {}}, b"")
+    assert summarize_safetensors([empty]) == summarize_safetensors([])
+    assert summarize_safetensors([empty]).dtype is None
+
+
+@pytest.mark.parametrize(
+    ("header", "data", "message"),
+    [
+        ({"a": {"dtype": "X9", "shape": [2], "data_offsets": [0, 2]}}, bytes(2), "unknown variant"),
+        ({"a": {"dtype": "I8", "shape": [-2], "data_offsets": [0, 2]}}, bytes(2), "invalid value"),
+        ({"a": {"dtype": "I8", "shape": [3], "data_offsets": [0, 2]}}, bytes(2), "do not match"),
+        ({"a": {"dtype": "I8", "shape": [2], "data_offsets": [0, 2]}}, bytes(4), "truncated"),
+        ({"a": {"dtype": "I8", "shape": [4], "data_offsets": [0, 4]}}, bytes(2), "truncated"),
+    ],
+)
+def test_bad_headers_are_one_sentence(
+    tmp_path: Path, header: dict[str, object], data: bytes, message: str
+) -> None:
+    path = _write_raw_safetensors(tmp_path / "bad.safetensors", header, data)
+    with pytest.raises(StoreError, match=f"corrupt safetensors header .*{message}") as raised:
+        read_safetensors_tensors(path)
+    assert "\n" not in str(raised.value) and "bad.safetensors" in str(raised.value)
 
 
 # ------------------------------------------------------------------------------------ verify
@@ -311,6 +375,78 @@ def test_removing_the_builtin_deletes_only_its_converted_copy(store: Store) -> N
     assert done.freed_bytes == 1002 and not converted.exists()
     assert Path(entry.local_path or "").is_file()  # the package's GGUF is never deleted
     assert "smollm2-135m" not in [m.name for m in store.list_models()]  # not re-seeded
+
+
+def _fill(folder: Path, sizes: dict[str, int]) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, size in sizes.items():
+        (folder / name).write_bytes(b"x" * size)
+    return sum(sizes.values())
+
+
+def test_a_builtin_row_shows_its_gguf_and_converted_copies(store: Store) -> None:
+    seeded = store.get_model("builtin:smollm2-135m")
+    gguf = Path(seeded.local_path or "")
+    assert seeded.size_bytes == gguf.stat().st_size  # nothing converted yet
+    models = data_dir() / "models" / "smollm2-135m"
+    converted = _fill(models / "transformers-x", {"model.safetensors": 1000, "config.json": 2})
+    converted += _fill(models / "transformers-y", {"model.safetensors": 500})  # an older version
+    [row] = [m for m in store.list_models() if m.ref == "builtin:smollm2-135m"]
+    plan = store.remove_model(row.ref, dry_run=True)
+    assert row.size_bytes == gguf.stat().st_size + converted
+    assert plan.freed_bytes == converted == row.size_bytes - gguf.stat().st_size
+    assert plan.kept_paths == (str(gguf),)  # the package's GGUF is what rm keeps
+    assert store.get_model(row.ref).size_bytes == row.size_bytes
+
+
+def _fake_builtin(store: Store, gguf: Path, managed: Path) -> ModelEntry:
+    """A built-in entry whose GGUF and converted folder are wherever the test puts them."""
+    return store.add_model_info(
+        model_files.ModelInfo(
+            ref="builtin:fake",
+            name="fake",
+            source="builtin:fake",
+            format="builtin",
+            local_path=str(gguf),
+            size_bytes=gguf.stat().st_size,
+            managed=True,
+            managed_path=str(managed),
+        )
+    )
+
+
+def test_a_builtin_size_is_what_rm_frees_plus_what_it_keeps(store: Store, tmp_path: Path) -> None:
+    package = tmp_path / "site-packages" / "fake_model"
+    _fill(package, {"fake.gguf": 300})
+    managed = data_dir() / "models" / "fake"
+    entry = _fake_builtin(store, package / "fake.gguf", managed)
+    assert entry.size_bytes == 300 and removal.footprint_bytes(entry) == 300
+    converted = _fill(managed / "transformers-x", {"model.safetensors": 1000, "config.json": 20})
+    os.link(package / "fake.gguf", managed / "transformers-x" / "linked.gguf")  # counted once
+    entry = store.get_model("builtin:fake")
+    plan = store.remove_model(entry.ref, dry_run=True)
+    assert entry.size_bytes == 300 + converted
+    assert plan.freed_bytes == converted  # the hard link keeps the package's file alive
+    assert entry.size_bytes == plan.freed_bytes + disk_usage([Path(p) for p in plan.kept_paths])
+    done = store.remove_model(entry.ref)
+    assert done.freed_bytes == converted and not managed.exists()
+    assert (package / "fake.gguf").stat().st_size == 300
+
+
+def test_an_assembled_gguf_inside_the_models_folder_is_counted_once(store: Store) -> None:
+    managed = data_dir() / "models" / "fake"
+    _fill(managed, {"fake.gguf": 300})  # like Gemma's GGUF, assembled under the models folder
+    converted = _fill(managed / "transformers-x", {"model.safetensors": 1000})
+    entry = _fake_builtin(store, managed / "fake.gguf", managed)
+    plan = store.remove_model(entry.ref, dry_run=True)
+    assert entry.size_bytes == plan.freed_bytes == 300 + converted
+    assert plan.kept_paths == () and plan.deleted_paths == (str(managed),)
+
+
+def test_a_users_model_keeps_its_recorded_size(store: Store, model_folder: Path) -> None:
+    entry = store.add_model(str(model_folder))
+    (model_folder / "extra.bin").write_bytes(b"x" * 5000)
+    assert store.get_model(entry.ref).size_bytes == entry.size_bytes  # measured when added
 
 
 def test_freed_bytes_ignore_files_linked_from_outside(tmp_path: Path) -> None:
