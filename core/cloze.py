@@ -15,12 +15,31 @@ from dataclasses import dataclass
 
 import torch
 
+from core.answers import Prediction
 from core.batching import run_in_batches
 from core.errors import ConfigError
-from core.lm import LanguageModel, common_prefix_length
+from core.lm import LanguageModel, best_label, common_prefix_length, shared_prefix
 from core.progress import CancelToken
+from core.samples import Sample
+from core.workbench import Workbench
 
 NORMALISATIONS = ("bytes", "tokens", "none")
+
+
+@dataclass(frozen=True)
+class ClozeFormat:
+    """How cloze mode asks and scores: whether questions list their choices, and what each
+    choice's log-likelihood is divided by (its length in bytes, in tokens, or nothing)."""
+
+    list_choices: bool = True
+    normalisation: str = "bytes"
+
+    def validate(self) -> ClozeFormat:
+        ChoiceScore(0.0, 1, 1).normalised(self.normalisation)
+        return self
+
+
+DEFAULT_CLOZE = ClozeFormat()
 
 
 @dataclass(frozen=True)
@@ -146,3 +165,58 @@ def _score_batch(
 
 def _log_probs(lm: LanguageModel, logits: torch.Tensor) -> torch.Tensor:
     return torch.log_softmax(lm._apply_softcap(logits.float()), dim=-1)
+
+
+def continuation_text(sample: Sample, index: int) -> str:
+    """What cloze mode scores for choice ``index``: its text (its label when it has none),
+    after one space, as it would follow "answer is"."""
+    choice = sample.choices[index]
+    return " " + (choice.text.strip() or choice.label)
+
+
+def cloze_predictions(
+    bench: Workbench, items: Sequence[Sample], prompts: Sequence[str], cloze: ClozeFormat
+) -> list[Prediction]:
+    """Predict each item by the best-scoring choice text after its prompt (which ends where the
+    answer's text begins); the per-choice normalised scores are kept with the prediction."""
+    if not items:
+        return []
+    encoded = [
+        choice_continuations(
+            bench.renderer.encode,
+            prompt,
+            [continuation_text(item, j) for j in range(len(item.choices))],
+        )
+        for item, prompt in zip(items, prompts, strict=True)
+    ]
+    prompt_ids = [ids for ids, _ in encoded]
+    prefix = shared_prefix(prompt_ids)
+    sums = choice_log_likelihoods(
+        bench.lm,
+        [ids[len(prefix) :] for ids in prompt_ids],
+        [continuations for _, continuations in encoded],
+        prefix=prefix,
+        cancel=bench.cancel,
+    )
+    predictions = []
+    for item, (_, continuations), values in zip(items, encoded, sums, strict=True):
+        scores = [
+            ChoiceScore(
+                value, len(tokens), len(continuation_text(item, j).encode("utf-8"))
+            ).normalised(cloze.normalisation)
+            for j, (value, tokens) in enumerate(zip(values, continuations, strict=True))
+        ]
+        pred = best_label(item.labels, scores)
+        chosen = continuation_text(item, item.labels.index(pred))
+        predictions.append(
+            Prediction(
+                item.id,
+                item.answer,
+                pred,
+                pred == item.answer,
+                False,
+                chosen,
+                tuple(round(score, 6) for score in scores),
+            )
+        )
+    return predictions

@@ -19,6 +19,9 @@ ALL_METHODS = (
     "random",
 )
 STRATEGIES = ("success", "error", "random")
+ANSWER_MODES = ("parse", "label", "cloze")
+CLOZE_CHOICES = ("listed", "hidden")
+CLOZE_NORMS = ("bytes", "tokens", "none")
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class RunConfig:
     rationale_tokens: int = 128
     eval_tokens: int = 256
     answer_mode: str = "parse"
+    cloze_choices: str = "listed"  # cloze mode: questions list their choices ("listed") or not
+    cloze_norm: str = "bytes"  # cloze mode: a choice's log-likelihood per byte, token, or "none"
     batch_size: int = 16
     device: str | None = None
     dtype: str | None = None
@@ -72,8 +77,18 @@ class RunConfig:
         ):
             if value < low:
                 raise ConfigError(f"{name} must be at least {low}, not {value}")
-        if self.answer_mode not in ("parse", "label"):
-            raise ConfigError(f"unknown answer mode {self.answer_mode!r}; use parse or label")
+        if self.answer_mode not in ANSWER_MODES:
+            raise ConfigError(
+                f"unknown answer mode {self.answer_mode!r}; use one of {', '.join(ANSWER_MODES)}"
+            )
+        if self.cloze_choices not in CLOZE_CHOICES:
+            raise ConfigError(
+                f"unknown --cloze-choices {self.cloze_choices!r}; use {' or '.join(CLOZE_CHOICES)}"
+            )
+        if self.cloze_norm not in CLOZE_NORMS:
+            raise ConfigError(
+                f"unknown --cloze-norm {self.cloze_norm!r}; use one of {', '.join(CLOZE_NORMS)}"
+            )
         return self
 
     @property

@@ -9,14 +9,22 @@ read "answer is (X)" from it (generation stops as soon as that is complete), or 
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from core import templates
+from core.answers import (
+    ANSWER_PATTERN,
+    CLOZE_ANSWER,
+    OPEN_ANSWER,
+    MethodScore,
+    Prediction,
+    read_answer,
+)
 from core.cache import PREDICTION, content_hash
+from core.cloze import DEFAULT_CLOZE, ClozeFormat, cloze_predictions
 from core.errors import ConfigError
 from core.lm import best_label, label_continuations, shared_prefix
 from core.progress import Progress
@@ -28,9 +36,7 @@ from core.workbench import Workbench
 
 LABEL_SCORED = ("zero_shot", "io")
 EVAL_METHODS = LABEL_SCORED + RATIONALE_METHODS
-ANSWER_MODES = ("parse", "label")
-ANSWER_PATTERN = re.compile(r"answer is \(([^()\n]{1,40})\)", re.IGNORECASE)
-OPEN_ANSWER = re.compile(r"answer is \($", re.IGNORECASE)
+ANSWER_MODES = ("parse", "label", "cloze")
 
 
 @dataclass(frozen=True)
@@ -42,11 +48,13 @@ class Context:
     demos: list[Message]
     prefill: str
     shots: list[dict[str, Any]] = field(default_factory=list)
+    list_choices: bool = True  # False: questions without their choices (a cloze format)
 
     def messages_for(self, renderer: PromptRenderer, sample: Sample | None) -> list[Message]:
         turns = list(self.demos)
         if sample is not None:
-            turns.append({"role": "user", "content": format_question(sample)})
+            question = format_question(sample, list_choices=self.list_choices)
+            turns.append({"role": "user", "content": question})
         return renderer.messages(
             self.instruction, turns, self.prefill if sample is not None else None
         )
@@ -70,14 +78,19 @@ def build_context(
     *,
     keywords: int,
     steps: int,
+    cloze: ClozeFormat | None = None,
 ) -> Context:
-    """The context of ``method`` from shots and, for rationale methods, each shot's demo text."""
+    """The context of ``method`` from shots and, for rationale methods, each shot's demo text.
+    With ``cloze``, every answer turn ends "answer is <the gold choice's text>" instead of a
+    label, and questions list their choices or not as the format says."""
     if method not in EVAL_METHODS:
         raise ConfigError(f"unknown method {method!r}; use one of {', '.join(EVAL_METHODS)}")
+    list_choices = cloze.list_choices if cloze is not None else True
+    label_opening = templates.CLOZE_OPENING if cloze is not None else templates.ANSWER_OPENING
     if method == "zero_shot":
-        return Context(method, templates.INSTRUCTION_PLAIN, [], templates.ANSWER_OPENING, [])
+        return Context(method, templates.INSTRUCTION_PLAIN, [], label_opening, [], list_choices)
     if method == "io":
-        instruction, prefill = templates.INSTRUCTION_PLAIN, templates.ANSWER_OPENING
+        instruction, prefill = templates.INSTRUCTION_PLAIN, label_opening
     elif method in KEYWORD_METHODS:
         instruction, prefill = (
             templates.INSTRUCTION_KEYWORDS.format(k=keywords),
@@ -94,7 +107,9 @@ def build_context(
     shot_records: list[dict[str, Any]] = []
     for shot in shots:
         answer_turn = templates.io_answer(shot.answer) if method == "io" else rationales[shot.id]
-        demos.append({"role": "user", "content": format_question(shot)})
+        if cloze is not None:
+            answer_turn = templates.cloze_answer(answer_turn, shot.answer_text)
+        demos.append({"role": "user", "content": format_question(shot, list_choices=list_choices)})
         demos.append({"role": "assistant", "content": answer_turn})
         shot_records.append(
             {
@@ -110,7 +125,7 @@ def build_context(
         # A demo worded differently (e.g. self_topk parsed fewer than k keywords): pre-fill only
         # what every demo shares, so the test turn never starts unlike the demos.
         prefill = common_opening(answers)
-    return Context(method, instruction, demos, prefill, shot_records)
+    return Context(method, instruction, demos, prefill, shot_records, list_choices)
 
 
 def common_opening(texts: Sequence[str]) -> str:
@@ -124,52 +139,16 @@ def common_opening(texts: Sequence[str]) -> str:
 
 
 @dataclass(frozen=True)
-class Prediction:
-    id: str
-    gold: str
-    pred: str | None
-    correct: bool
-    parse_failure: bool = False
-    output: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "gold": self.gold,
-            "pred": self.pred,
-            "correct": self.correct,
-            "parse_failure": self.parse_failure,
-            "output": self.output,
-        }
-
-
-@dataclass(frozen=True)
-class MethodScore:
-    method: str
-    accuracy: float
-    ci95: tuple[float, float]
-    n: int
-    parse_failures: int
-    seconds: float
-    predictions: list[Prediction]
-
-
-def read_answer(text: str, labels: Sequence[str]) -> str | None:
-    """The label in the first "answer is (X)", matched exactly, else case-insensitively."""
-    match = ANSWER_PATTERN.search(text)
-    if not match:
-        return None
-    raw = match.group(1).strip()
-    if raw in labels:
-        return raw
-    lowered = {label.lower(): label for label in labels}
-    return lowered.get(raw.lower())
-
-
-@dataclass(frozen=True)
 class EvalSettings:
     answer_mode: str = "parse"
     max_new_tokens: int = 256
+    cloze: ClozeFormat = DEFAULT_CLOZE  # used when answer_mode == "cloze"
+
+    def mode_key(self, generation: bool) -> Any:
+        """The answer mode's part of a prediction's cache key (unchanged for parse and label)."""
+        if self.answer_mode == "cloze":
+            return {"mode": "cloze", **asdict(self.cloze)}
+        return self.answer_mode if generation else "label"
 
 
 def evaluate(
@@ -199,7 +178,7 @@ def evaluate(
                 "model": bench.model_key,
                 "context": context_key,
                 "sample": sample_key(item),
-                "mode": settings.answer_mode if generation else "label",
+                "mode": settings.mode_key(generation),
                 "max_new_tokens": settings.max_new_tokens if generation else None,
             }
         )
@@ -209,7 +188,7 @@ def evaluate(
     for i, key in enumerate(keys):
         hit = cache.get(PREDICTION, key)
         if hit is not None:
-            found[i] = Prediction(**hit)
+            found[i] = Prediction.from_dict(hit)
     todo = [i for i in range(len(items)) if i not in found]
     rendered = {i: renderer.render(context.messages_for(renderer, items[i])) for i in todo}
     if generation:
@@ -226,6 +205,9 @@ def evaluate(
         prompts = [rendered[i] for i in part]
         if generation:
             predictions = _generate_predictions(bench, context, batch_items, prompts, settings)
+        elif settings.answer_mode == "cloze":
+            texts = [prompt.text for prompt in prompts]
+            predictions = cloze_predictions(bench, batch_items, texts, settings.cloze)
         else:
             predictions = _label_predictions(bench, batch_items, prompts)
         for i, prediction in zip(part, predictions, strict=True):
@@ -280,6 +262,10 @@ def _generate_predictions(
 
         def stop(text: str) -> bool:
             return bool(OPEN_ANSWER.search(text))
+    elif settings.answer_mode == "cloze":
+
+        def stop(text: str) -> bool:
+            return bool(CLOZE_ANSWER.search(text) or ANSWER_PATTERN.search(text))
     else:
 
         def stop(text: str) -> bool:
@@ -294,8 +280,13 @@ def _generate_predictions(
     )
     out: list[Prediction] = []
     label_jobs: list[int] = []
+    cloze_jobs: list[int] = []
     for index, (item, generation) in enumerate(zip(items, generations, strict=True)):
         text = generation.text
+        if settings.answer_mode == "cloze" and CLOZE_ANSWER.search(text):
+            cloze_jobs.append(index)
+            out.append(Prediction(item.id, item.answer, None, False, False, text))
+            continue
         if settings.answer_mode == "label" and OPEN_ANSWER.search(text):
             label_jobs.append(index)
             out.append(Prediction(item.id, item.answer, None, False, False, text))
@@ -321,6 +312,15 @@ def _generate_predictions(
                 False,
                 out[index].output + pred + ")",
             )
+    if cloze_jobs:
+        scored = cloze_predictions(
+            bench,
+            [items[i] for i in cloze_jobs],
+            [prompts[i].text + out[i].output for i in cloze_jobs],
+            settings.cloze,
+        )
+        for index, prediction in zip(cloze_jobs, scored, strict=True):
+            out[index] = replace(prediction, output=out[index].output + prediction.output)
     for prediction in out:
         bench.events(
             "text",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.attribution import ATTRIBUTION_METHODS
 from core.cache import MemoryCache, ResultCache, content_hash
+from core.cloze import ClozeFormat
 from core.config import RunConfig
 from core.evaluation import EvalSettings, MethodScore, build_context, evaluate
 from core.progress import CancelToken, EventSink, ProgressCallback, no_events, no_progress
@@ -186,7 +187,10 @@ def run_protocol(
     )
     if shots and events is not no_events and not set(config.methods) & set(ATTRIBUTION_METHODS):
         preview_heatmaps(bench, shots, settings)
-    eval_settings = EvalSettings(answer_mode=config.answer_mode, max_new_tokens=config.eval_tokens)
+    cloze = ClozeFormat(config.cloze_choices == "listed", config.cloze_norm)
+    eval_settings = EvalSettings(
+        answer_mode=config.answer_mode, max_new_tokens=config.eval_tokens, cloze=cloze
+    )
     result = RunResult(
         config=config,
         model_info={**loaded.info, "dtype": loaded.dtype},
@@ -215,6 +219,7 @@ def run_protocol(
             {r.sample_id: r.text for r in rationales},
             keywords=config.keywords,
             steps=config.steps,
+            cloze=cloze if config.answer_mode == "cloze" else None,
         )
         score = evaluate(bench, context, items, eval_settings)
         content = context.to_content(renderer)

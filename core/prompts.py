@@ -17,8 +17,11 @@ from core.samples import Sample
 Message = dict[str, str]
 
 
-def format_question(sample: Sample) -> str:
-    """The question followed by its choices, one per line, each with its label in parentheses."""
+def format_question(sample: Sample, *, list_choices: bool = True) -> str:
+    """The question followed by its choices, one per line, each with its label in parentheses
+    (with ``list_choices=False``, the question alone: cloze scoring then reads the choices)."""
+    if not list_choices:
+        return sample.question.strip()
     lines = [sample.question.strip(), "", "Choices:"]
     for choice in sample.choices:
         text = choice.text.strip()

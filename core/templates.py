@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 ANSWER_OPENING = "The answer is ("
+CLOZE_OPENING = "The answer is"  # cloze: the choice's text follows
 
 INSTRUCTION_PLAIN = "Choose the right answer."
 INSTRUCTION_KEYWORDS = (
@@ -66,3 +67,12 @@ def auto_cot_rationale(reasoning: str, answer: str) -> str:
 
 def io_answer(answer: str) -> str:
     return f"The answer is ({answer})"
+
+
+def cloze_answer(turn: str, answer_text: str) -> str:
+    """A demo's answer turn for cloze scoring: its closing "answer is (y)" becomes "answer is"
+    followed by the gold choice's text, the way a test turn's answer is then scored."""
+    head, found, _ = turn.rpartition("answer is (")
+    if not found:
+        return f"{turn.rstrip()} The answer is {answer_text}"
+    return f"{head}answer is {answer_text}"

@@ -105,8 +105,23 @@ def add_run_command(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--answer-mode",
         default="parse",
-        choices=("parse", "label"),
-        help="parse 'answer is (X)' from the generation, or score the labels after 'answer is (' (default parse)",
+        choices=("parse", "label", "cloze"),
+        help="parse 'answer is (X)' from the generation; label: score the labels after 'answer is ('; "
+        "cloze: score each choice's text after 'answer is' by its length-normalised log-likelihood "
+        "(default parse)",
+    )
+    run.add_argument(
+        "--cloze-choices",
+        default="listed",
+        choices=("listed", "hidden"),
+        help="cloze mode: questions list their choices, or show the question alone (default listed)",
+    )
+    run.add_argument(
+        "--cloze-norm",
+        default="bytes",
+        choices=("bytes", "tokens", "none"),
+        help="cloze mode: divide a choice's log-likelihood by its length in bytes or tokens, or not "
+        "(default bytes)",
     )
     run.add_argument(
         "--batch-size",
@@ -174,6 +189,8 @@ def handle_run(args: argparse.Namespace) -> int:
             rationale_tokens=args.rationale_tokens,
             eval_tokens=args.eval_tokens,
             answer_mode=args.answer_mode,
+            cloze_choices=args.cloze_choices,
+            cloze_norm=args.cloze_norm,
             batch_size=args.batch_size,
             device=args.device,
             dtype=args.dtype,

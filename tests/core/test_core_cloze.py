@@ -98,3 +98,118 @@ def test_normalisations() -> None:
     assert score.normalised("bytes") == -0.5
     with pytest.raises(ConfigError):
         score.normalised("chars")
+
+
+# ---------------------------------------------------------------- cloze as an answer mode
+def _bench(lm, renderer, cache=None):
+    from core.cache import MemoryCache
+    from core.workbench import Workbench
+
+    return Workbench(
+        lm=lm,
+        renderer=renderer,
+        model_key="tiny",
+        cache=cache if cache is not None else MemoryCache(),
+    )
+
+
+@pytest.mark.parametrize("list_choices", [True, False])
+@pytest.mark.parametrize("normalisation", ["bytes", "tokens", "none"])
+def test_io_in_cloze_mode_predicts_the_best_normalised_choice(
+    tiny_lm, tiny_renderer, list_choices, normalisation
+) -> None:
+    from core.cloze import ClozeFormat, continuation_text
+    from core.evaluation import EvalSettings, build_context, evaluate
+    from tests import tiny
+
+    shots = tiny.samples(2, seed=41)
+    items = tiny.samples(5, seed=42, prefix="t")
+    fmt = ClozeFormat(list_choices, normalisation)
+    context = build_context("io", shots, {}, keywords=2, steps=1, cloze=fmt)
+    assert context.prefill == "The answer is"
+    for shot, turn in zip(shots, context.demos[1::2], strict=True):
+        assert turn["content"] == f"The answer is {shot.answer_text}"
+    for shot, turn in zip(shots, context.demos[0::2], strict=True):
+        assert ("Choices:" in turn["content"]) is list_choices
+    score = evaluate(
+        _bench(tiny_lm, tiny_renderer), context, items, EvalSettings("cloze", cloze=fmt)
+    )
+    for item, prediction in zip(items, score.predictions, strict=True):
+        prompt = tiny_renderer.render_text(context.messages_for(tiny_renderer, item))
+        assert prompt.endswith("The answer is")
+        texts = [continuation_text(item, j) for j in range(len(item.choices))]
+        ids, continuations = choice_continuations(tiny_renderer.encode, prompt, texts)
+        sums = [_direct(tiny_lm, ids, c) for c in continuations]
+        expected = [
+            ChoiceScore(s, len(c), len(t.encode())).normalised(normalisation)
+            for s, c, t in zip(sums, continuations, texts, strict=True)
+        ]
+        assert prediction.choice_scores == pytest.approx(expected, abs=1e-4)
+        best = max(range(len(expected)), key=lambda j: (expected[j], -j))
+        assert prediction.pred == item.labels[best] and not prediction.parse_failure
+        assert prediction.correct == (prediction.pred == item.answer)
+
+
+def test_rationale_methods_in_cloze_mode_score_after_the_generated_answer_phrase(
+    tiny_lm, tiny_renderer, monkeypatch
+) -> None:
+    from core import templates
+    from core.cloze import DEFAULT_CLOZE
+    from core.evaluation import EvalSettings, build_context, evaluate
+    from core.lm import Generation
+    from tests import tiny
+
+    shots = tiny.samples(2, seed=43)
+    items = tiny.samples(3, seed=44, prefix="t")
+    rationales = {s.id: templates.ph_cot_rationale("Iron is magnetic", 2, s.answer) for s in shots}
+    context = build_context("ph_cot", shots, rationales, keywords=2, steps=2, cloze=DEFAULT_CLOZE)
+    for shot, turn in zip(shots, context.demos[1::2], strict=True):
+        assert turn["content"].endswith(f"therefore the answer is {shot.answer_text}")
+        assert turn["content"].startswith(context.prefill)
+    outputs = iter([" Iron sticks, therefore the answer is", " no idea", " so the answer is (B)"])
+    stops = []
+
+    def fake_generate(prompts, *, prefix=(), max_new_tokens, stop_rule, cancel=None, **_):
+        stops.append(stop_rule)
+        return [Generation(next(outputs), (), "rule") for _ in prompts]
+
+    monkeypatch.setattr(tiny_lm, "generate", fake_generate)
+    tiny_lm.batch_size = 1
+    score = evaluate(
+        _bench(tiny_lm, tiny_renderer), context, items, EvalSettings("cloze", cloze=DEFAULT_CLOZE)
+    )
+    assert stops[0]("therefore the answer is") and not stops[0]("the answer")
+    first, second, third = score.predictions
+    assert first.choice_scores is not None and len(first.choice_scores) == len(items[0].choices)
+    assert first.output.startswith(" Iron sticks, therefore the answer is ")
+    assert not first.parse_failure and first.pred in items[0].labels
+    assert second.parse_failure and second.pred is None and not second.correct
+    assert third.pred == "B" and third.choice_scores is None  # a label it wrote itself is read
+
+
+def test_cloze_predictions_are_cached_apart_from_other_modes(tiny_lm, tiny_renderer) -> None:
+    from core.cache import PREDICTION, MemoryCache
+    from core.cloze import ClozeFormat
+    from core.evaluation import EvalSettings, build_context, evaluate
+    from tests import tiny
+
+    shots, items = tiny.samples(2, seed=45), tiny.samples(3, seed=46, prefix="t")
+    cache = MemoryCache()
+    bench = _bench(tiny_lm, tiny_renderer, cache)
+    for fmt in (ClozeFormat(True, "bytes"), ClozeFormat(True, "tokens")):
+        context = build_context("zero_shot", shots, {}, keywords=2, steps=1, cloze=fmt)
+        evaluate(bench, context, items, EvalSettings("cloze", cloze=fmt))
+    evaluate(
+        bench, build_context("zero_shot", shots, {}, keywords=2, steps=1), items, EvalSettings()
+    )
+    assert sum(1 for kind, _ in cache._items if kind == PREDICTION) == 9
+    again = evaluate(
+        bench,
+        build_context(
+            "zero_shot", shots, {}, keywords=2, steps=1, cloze=ClozeFormat(True, "tokens")
+        ),
+        items,
+        EvalSettings("cloze", cloze=ClozeFormat(True, "tokens")),
+    )
+    assert sum(1 for kind, _ in cache._items if kind == PREDICTION) == 9
+    assert all(p.choice_scores is not None for p in again.predictions)
