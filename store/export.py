@@ -21,7 +21,9 @@ Formats (``FORMATS``):
   it under ``predict``, with the ``reasoning`` field) work; ``metadata.dependency_versions`` is
   empty, so DSPy warns about no version mismatch. Checked against DSPy 3.4.1.
 
-Writing never leaves the path given, refuses to overwrite without ``force``, and is atomic.
+Writing never leaves the path given and is atomic. An existing target is replaced only when it
+is an unchanged earlier sa-tui export of the same format and ``force`` is given (see
+:mod:`store.export_marks`); anything else there is refused, ``force`` or not.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 from core.atomic import write_text_atomic
 from store.domain import PromptVersion
 from store.errors import StoreError
+from store.export_marks import is_own_file, is_own_folder, record_file, write_folder_marker
 from store.safe_write import child_path, prepare_target, safe_file_name, write_dir_atomic
 
 FORMATS = ("jsonl", "markdown", "text", "chat-json", "hf-dataset", "dspy")
@@ -272,9 +275,18 @@ def export_prompt(version: PromptVersion, fmt: str, path: Path, *, force: bool =
     check_format(fmt)
     given = Path(path).expanduser()
     if fmt == "hf-dataset":
-        target = prepare_target(given, force=force, folder=True)
-        return write_dir_atomic(target, lambda staging: _write_hf_dataset(version, staging))
+        target = prepare_target(
+            given, force=force, folder=True, is_own=lambda p: is_own_folder(p, fmt)
+        )
+
+        def build(staging: Path) -> None:
+            _write_hf_dataset(version, staging)
+            write_folder_marker(staging, fmt, version.ref)
+
+        return write_dir_atomic(target, build)
     if given.is_dir() and not given.is_symlink():
         given = child_path(given, default_name(version, fmt))
-    target = prepare_target(given, force=force, folder=False)
-    return write_text_atomic(target, render(version, fmt))
+    target = prepare_target(given, force=force, folder=False, is_own=lambda p: is_own_file(p, fmt))
+    write_text_atomic(target, render(version, fmt))
+    record_file(target, fmt, version.ref)
+    return target

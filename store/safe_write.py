@@ -2,7 +2,8 @@
 
 - :func:`child_path` joins a derived name to a directory and refuses anything that would land
   outside it (``..``, separators, absolute names, symlinks that lead elsewhere).
-- :func:`prepare_target` refuses an existing target unless ``force``.
+- :func:`prepare_target` replaces an existing target only when it is an earlier export of the
+  same kind and ``force`` is given.
 - files are written with :func:`core.atomic.write_text_atomic` (temporary file, then rename).
 - :func:`write_dir_atomic` builds a folder next to the target and renames it into place.
 """
@@ -50,16 +51,31 @@ def child_path(directory: Path, name: str) -> Path:
     return candidate
 
 
-def prepare_target(path: Path, *, force: bool, folder: bool) -> Path:
-    """The absolute target (its last component not resolved), checked; parents are created."""
+def prepare_target(
+    path: Path, *, force: bool, folder: bool, is_own: Callable[[Path], bool]
+) -> Path:
+    """The absolute target (its last component not resolved), checked; parents are created.
+
+    An existing target is replaced only when it is an earlier export of the same kind
+    (``is_own``) and ``force`` is given; an empty folder counts as nothing to lose. Anything else
+    is refused, ``force`` or not: sa-tui never deletes what it did not write."""
     target = Path(os.path.abspath(Path(path).expanduser()))
     if target.exists() or target.is_symlink():
-        if not force:
-            raise StoreError(f"{target} already exists; pass --force to overwrite it")
         if folder and not target.is_dir():
             raise StoreError(f"{target} is a file, not a dataset folder; choose another path")
         if not folder and target.is_dir() and not target.is_symlink():
             raise StoreError(f"{target} is a folder; give a file path")
+        empty_folder = folder and not target.is_symlink() and not any(target.iterdir())
+        if not empty_folder:
+            if not is_own(target):
+                raise StoreError(
+                    f"{target} already exists and is not an unchanged sa-tui export of this "
+                    "format; choose another path (sa-tui never replaces what it did not write)"
+                )
+            if not force:
+                raise StoreError(
+                    f"{target} is an earlier sa-tui export; pass --force to replace it"
+                )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -293,7 +293,7 @@ def test_export(capsys: pytest.CaptureFixture[str], tmp_path: Path, filled: str)
     assert code == 0 and out.strip().endswith(str(target))
     assert json.loads(target.read_text())[0]["role"] == "system"
     code, _, err = cli(capsys, "export", LINEAGE, "--format", "chat-json", "-o", str(target))
-    assert code == 2 and "already exists; pass --force" in err
+    assert code == 2 and "is an earlier sa-tui export; pass --force" in err
     code, _, _ = cli(
         capsys, "export", LINEAGE, "--format", "chat-json", "-o", str(target), "--force"
     )

@@ -161,7 +161,7 @@ def test_refuses_to_overwrite_without_force(
         if target.is_dir()
         else target.read_bytes()
     )
-    with pytest.raises(StoreError, match="already exists; pass --force"):
+    with pytest.raises(StoreError, match="is an earlier sa-tui export; pass --force"):
         export_prompt(version, fmt, target)
     after = (
         {p: p.stat().st_mtime_ns for p in target.rglob("*")}
@@ -176,13 +176,90 @@ def test_refuses_to_overwrite_without_force(
     ]  # no temporary files left
 
 
-def test_force_replaces_a_symlink_not_its_target(version: PromptVersion, tmp_path: Path) -> None:
+def test_force_never_replaces_a_symlink_or_its_target(
+    version: PromptVersion, tmp_path: Path
+) -> None:
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
     link = tmp_path / "link.txt"
     link.symlink_to(victim)
-    export_prompt(version, "text", link, force=True)
-    assert victim.read_text() == "keep me" and not link.is_symlink()
+    with pytest.raises(StoreError, match="not an unchanged sa-tui export"):
+        export_prompt(version, "text", link, force=True)
+    assert victim.read_text() == "keep me" and link.is_symlink()
+
+
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    return {
+        p.relative_to(folder).as_posix(): (p.read_bytes() if p.is_file() else None)
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def test_force_never_deletes_a_folder_sa_tui_did_not_write(
+    version: PromptVersion, tmp_path: Path
+) -> None:
+    """The reported data loss: `export --format hf-dataset -o DIR --force` emptied DIR."""
+    work = tmp_path / "work"
+    (work / "src").mkdir(parents=True)
+    (work / "notes.md").write_text("my notes")
+    (work / "src" / "train.py").write_text("print('hi')")
+    before = _tree(work)
+    for force in (False, True):
+        with pytest.raises(StoreError, match="never replaces what it did not write"):
+            export_prompt(version, "hf-dataset", work, force=force)
+    assert _tree(work) == before
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging
+
+
+def test_force_replaces_only_an_unchanged_earlier_export(
+    version: PromptVersion, tmp_path: Path
+) -> None:
+    folder = tmp_path / "shots"
+    export_prompt(version, "hf-dataset", folder)
+    marker = json.loads((folder / "sa-tui-export.json").read_text())
+    assert marker["format"] == "hf-dataset" and marker["prompt"] == version.ref
+    export_prompt(version, "hf-dataset", folder, force=True)  # an earlier export: replaced
+    # a file added to the export, or one changed, makes it someone's folder: kept
+    (folder / "mine.txt").write_text("added by hand")
+    before = _tree(folder)
+    with pytest.raises(StoreError, match="not an unchanged sa-tui export"):
+        export_prompt(version, "hf-dataset", folder, force=True)
+    assert _tree(folder) == before
+    (folder / "mine.txt").unlink()
+    data_file = next(p for p in folder.iterdir() if p.suffix == ".arrow")
+    data_file.write_bytes(data_file.read_bytes() + b"x")
+    with pytest.raises(StoreError, match="not an unchanged sa-tui export"):
+        export_prompt(version, "hf-dataset", folder, force=True)
+    # an export of another format is not replaced either
+    other = tmp_path / "ctx.json"
+    export_prompt(version, "chat-json", other)
+    with pytest.raises(StoreError, match="not an unchanged sa-tui export"):
+        export_prompt(version, "dspy", other, force=True)
+
+
+def test_force_never_overwrites_a_file_sa_tui_did_not_write_or_that_changed(
+    version: PromptVersion, tmp_path: Path
+) -> None:
+    own = tmp_path / "own.md"
+    export_prompt(version, "markdown", own)
+    export_prompt(version, "markdown", own, force=True)
+    own.write_text(own.read_text() + "\nmy edit\n")
+    edited = own.read_bytes()
+    with pytest.raises(StoreError, match="not an unchanged sa-tui export"):
+        export_prompt(version, "markdown", own, force=True)
+    assert own.read_bytes() == edited
+    users = tmp_path / "report.md"
+    users.write_text("the user's report")
+    with pytest.raises(StoreError, match="not an unchanged sa-tui export"):
+        export_prompt(version, "markdown", users, force=True)
+    assert users.read_text() == "the user's report"
+
+
+def test_an_empty_folder_receives_a_folder_export(version: PromptVersion, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    written = export_prompt(version, "hf-dataset", empty)
+    assert written == empty and (empty / "sa-tui-export.json").is_file()
 
 
 def test_a_folder_target_receives_a_safe_derived_name(store: Store, tmp_path: Path) -> None:
