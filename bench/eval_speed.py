@@ -12,7 +12,8 @@ batches, last-position logits only, early stop as soon as "answer is (X)" is com
 Figures: ``speedup_label_scoring``, ``bound_label_scoring`` (= sum of (context + item) tokens /
 sum of item tokens: the speedup of skipping the shared context, nothing else),
 ``fraction_of_bound``, ``speedup_generation``, ``same_predictions``, ``agreement_generation``,
-and for each differing prediction where the two token streams part and the logit gap there.
+and for each differing prediction where the two token streams part and the logit gap there;
+cloze scoring's cost against label scoring and against the naive way (``bench/cloze_cost.py``).
 
     python bench/eval_speed.py --json [--items 16] [--gen-items 16] [--shots 4] [--phases]
         [--dataset builtin:commonsense-qa] [--max-new-tokens 128] [--batch-size 16] [--device cuda]
@@ -29,6 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cloze_cost  # noqa: E402
 from common import (  # noqa: E402
     Loaded,
     add_common_arguments,
@@ -313,6 +315,7 @@ def run(
     quiet: bool = False,
     label_scoring: bool = True,
     generation: bool = True,
+    cloze: bool = True,
     phases: bool = False,
 ) -> dict[str, Any]:
     """Both comparisons; returns the figures (the bench's JSON line)."""
@@ -402,6 +405,14 @@ def run(
                 lambda: naive_label_scoring(loaded, context, test),
             )
             say(f"  fast path by phase: {figures['phases_label_scoring']}", quiet=quiet)
+
+    if cloze:
+        figures.update(
+            cloze_cost.measure(
+                loaded, dataset, items=items, shots=shots, repeats=repeats, seed=seed, quiet=quiet
+            )
+        )
+        same.append(figures["same_predictions_cloze"])
 
     if generation:
         test = list(dataset.test[:gen_items])
@@ -503,7 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=128,
         help="the naive loop's fixed budget (and the fast path's cap)",
     )
-    parser.add_argument("--only", choices=("label", "generation"), default=None)
+    parser.add_argument("--only", choices=("label", "cloze", "generation"), default=None)
     parser.add_argument(
         "--phases",
         action="store_true",
@@ -524,6 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         label_scoring=args.only in (None, "label"),
         generation=args.only in (None, "generation"),
+        cloze=args.only in (None, "cloze"),
         phases=args.phases,
     )
     if args.json:

@@ -31,12 +31,8 @@ class ClozeFormat:
     """How cloze mode asks and scores: whether questions list their choices, and what each
     choice's log-likelihood is divided by (its length in bytes, in tokens, or nothing)."""
 
-    list_choices: bool = True
+    list_choices: bool = False
     normalisation: str = "bytes"
-
-    def validate(self) -> ClozeFormat:
-        ChoiceScore(0.0, 1, 1).normalised(self.normalisation)
-        return self
 
 
 DEFAULT_CLOZE = ClozeFormat()

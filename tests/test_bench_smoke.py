@@ -40,6 +40,8 @@ def test_eval_speed_bench_runs_and_reports(
     args += ["--repeats", "1", "--batch-size", "2", "--phases", "--json"]
     assert bench.main(args) == 0
     figures = _json_line(capsys)
+    assert figures["same_predictions_cloze"] is True
+    assert figures["cloze_vs_label_cost"] > 0 and figures["speedup_cloze"] > 0
     for key in (
         "speedup_label_scoring",
         "bound_label_scoring",
