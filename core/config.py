@@ -17,6 +17,7 @@ ALL_METHODS = (
     "ph_cot",
     "leave_one_out",
     "random",
+    "amplify",
 )
 STRATEGIES = ("success", "error", "random")
 ANSWER_MODES = ("parse", "label", "cloze")
@@ -49,6 +50,7 @@ class RunConfig:
     field_map: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
+    proxy_model: str | None = None  # amplify: the model whose attributions explain the shots
 
     def validate(self) -> RunConfig:
         if not self.methods:
@@ -79,6 +81,10 @@ class RunConfig:
         ):
             if value < low:
                 raise ConfigError(f"{name} must be at least {low}, not {value}")
+        if "amplify" in self.methods and not self.proxy_model:
+            raise ConfigError("the amplify method needs --proxy-model (a second model)")
+        if self.proxy_model and self.proxy_model == self.model:
+            raise ConfigError("--proxy-model must be a different model from --model")
         if self.answer_mode not in ANSWER_MODES:
             raise ConfigError(
                 f"unknown answer mode {self.answer_mode!r}; use one of {', '.join(ANSWER_MODES)}"

@@ -35,7 +35,7 @@ from core.stats import wilson_interval
 from core.workbench import Workbench
 
 LABEL_SCORED = ("zero_shot", "io")
-EVAL_METHODS = LABEL_SCORED + RATIONALE_METHODS
+EVAL_METHODS = LABEL_SCORED + RATIONALE_METHODS + ("amplify",)
 ANSWER_MODES = ("parse", "label", "cloze")
 
 
@@ -96,6 +96,9 @@ def build_context(
             templates.INSTRUCTION_KEYWORDS.format(k=keywords),
             templates.keyword_opening(keywords),
         )
+    elif method == "amplify":
+        instruction = templates.INSTRUCTION_KEYWORDS.format(k=keywords)
+        prefill = templates.AMPLIFY_OPENING
     elif method == "ph_cot":
         instruction, prefill = (
             templates.INSTRUCTION_PH_COT.format(p=steps),

@@ -9,13 +9,15 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from core.amplify import amplify_rationales, select_amplify_shots
 from core.attribution import ATTRIBUTION_METHODS
 from core.cache import MemoryCache, ResultCache, content_hash
 from core.cloze import ClozeFormat
 from core.config import RunConfig
+from core.errors import ConfigError
 from core.evaluation import EvalSettings, MethodScore, build_context, evaluate
 from core.progress import CancelToken, EventSink, ProgressCallback, no_events, no_progress
 from core.rationales import (
@@ -124,6 +126,9 @@ def lineage_name(config: RunConfig, method: str) -> str:
 
     if method == "zero_shot":  # no shots: strategy and n say nothing about it
         return f"{short(config.model)}.{short(config.dataset)}.zero_shot"
+    if method == "amplify":  # the proxy chooses the shots: the strategy says nothing about them
+        proxy = short(config.proxy_model or "proxy")
+        return f"{short(config.model)}.{short(config.dataset)}.amplify.{proxy}.n{config.shots}"
     return (
         f"{short(config.model)}.{short(config.dataset)}.{method}.{config.strategy}.n{config.shots}"
     )
@@ -140,6 +145,7 @@ def run_protocol(
     cancel: CancelToken | None = None,
     events: EventSink = no_events,
     on_method: Callable[[MethodResult], None] | None = None,
+    proxy: LoadedModel | None = None,
 ) -> RunResult:
     """Select, explain, build and evaluate with an already loaded dataset and model (the jobs
     layer loads them, so that bad input is refused before any model is loaded)."""
@@ -206,16 +212,24 @@ def run_protocol(
         shots=shots,
         candidates=candidates,
     )
+    proxy_bench = _proxy_bench(config, proxy, bench) if "amplify" in config.methods else None
     for method in config.methods:
         bench.check_cancelled()
         rationales: list[Rationale] = []
+        method_shots = shots
         rationale_started = time.perf_counter()
         if method in RATIONALE_METHODS:
             rationales = make_rationales(bench, shots, method, settings)
+        elif method == "amplify" and proxy_bench is not None:
+            picked = select_amplify_shots(
+                bench, proxy_bench, dataset.pool, n=config.shots, seed=config.seed
+            )
+            method_shots = [shot.sample for shot in picked]
+            rationales = amplify_rationales(proxy_bench, method_shots, settings)
         rationale_seconds = time.perf_counter() - rationale_started
         context = build_context(
             method,
-            shots,
+            method_shots,
             {r.sample_id: r.text for r in rationales},
             keywords=config.keywords,
             steps=config.steps,
@@ -234,6 +248,7 @@ def run_protocol(
                 "seed": config.seed,
                 "shap_samples": config.shap_samples,
                 "rationale_tokens": config.rationale_tokens,
+                **({"proxy_model": config.proxy_model} if method == "amplify" else {}),
             },
         )
         method_result = MethodResult(method, score, content, rationales, rationale_seconds)
@@ -243,6 +258,23 @@ def run_protocol(
     _paired_tests(result)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _proxy_bench(config: RunConfig, proxy: LoadedModel | None, target: Workbench) -> Workbench:
+    """The proxy model's workbench for AMPLIFY (its own key: its results are stored apart)."""
+    from core.lm import LanguageModel
+    from core.prompts import PromptRenderer
+
+    if proxy is None or not config.proxy_model:
+        raise ConfigError("the amplify method needs a loaded proxy model (--proxy-model)")
+    return replace(
+        target,
+        lm=LanguageModel(proxy.model, proxy.tokenizer, batch_size=config.batch_size),
+        renderer=PromptRenderer(proxy.tokenizer),
+        model_key=model_key(
+            config.proxy_model, proxy.info, proxy.device, proxy.dtype, target.versions
+        ),
+    )
 
 
 def _paired_tests(result: RunResult) -> None:

@@ -77,7 +77,7 @@ def select_shots(
     for start in range(0, len(order), step):
         bench.check_cancelled()
         batch = order[start : start + step]
-        for sample, candidate in zip(batch, _score(bench, batch), strict=True):
+        for sample, candidate in zip(batch, score_candidates(bench, batch), strict=True):
             examined.append(candidate)
             keep = strategy == "random" or (
                 candidate.correct if strategy == "success" else not candidate.correct
@@ -94,7 +94,8 @@ def select_shots(
     )
 
 
-def _score(bench: Workbench, samples: Sequence[Sample]) -> list[Candidate]:
+def score_candidates(bench: Workbench, samples: Sequence[Sample]) -> list[Candidate]:
+    """Each sample's zero-shot label distribution under ``bench``'s model (stored ones reused)."""
     keys = [
         content_hash({"kind": SELECTION, "model": bench.model_key, "sample": sample_key(s), "v": 1})
         for s in samples

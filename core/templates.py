@@ -48,6 +48,18 @@ def keyword_rationale(keywords: Sequence[str], answer: str) -> str:
     )
 
 
+AMPLIFY_OPENING = "The key words"
+
+
+def amplify_rationale(keywords: Sequence[str], answer: str) -> str:
+    """AMPLIFY's rationale (Krishna et al. 2023), ending with the answer phrase of every demo."""
+    quoted = [f'"{word}"' for word in keywords]
+    return (
+        f"{AMPLIFY_OPENING} {english_list(quoted)} are important clues to predict "
+        f"that the answer is ({answer})"
+    )
+
+
 def keyword_opening(k: int) -> str:
     """The test pre-fill of keyword methods: the start of ``keyword_rationale`` with k words."""
     return f"The {k} keyword" if k == 1 else f"The {k} keywords"

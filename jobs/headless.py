@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,8 +108,24 @@ def run_headless(
     use_store: bool = True,
 ) -> int:
     """Run (or resume) one configuration; return the process exit code."""
+    return guarded_main(
+        "run.log",
+        lambda console, cancel, started: _run(
+            config, console, cancel, started, json_path, resume, use_store
+        ),
+        resume_hint="sa-tui run --resume {run_id}",
+    )
+
+
+Body = Callable[[Console, CancelToken, list[str]], int]
+
+
+def guarded_main(log_name: str, body: Body, *, resume_hint: str) -> int:
+    """Run ``body`` with Ctrl-C and SIGTERM as a cancel, library logs in ``logs/<log_name>``,
+    and every failure turned into one sentence and the documented exit code. ``body`` appends
+    the ids of what it starts to its third argument (for the resume hint)."""
     console = Console(stderr=True)
-    log_path = log_to_file("run.log")
+    log_path = log_to_file(log_name)
     cancel = CancelToken()
     previous = {
         sig: signal.signal(sig, lambda *_: cancel.cancel())
@@ -116,14 +133,11 @@ def run_headless(
     }
     started: list[str] = []
     try:
-        return _run(config, console, cancel, started, json_path, resume, use_store)
+        return body(console, cancel, started)
     except CancelledError:
-        run_id = started[0] if started else None
+        hint = resume_hint.format(run_id=started[0]) if started else ""
         console.print(
-            f"cancelled; finish it later with: sa-tui run --resume {run_id}"
-            if run_id
-            else "cancelled",
-            highlight=False,
+            f"cancelled; finish it later with: {hint}" if hint else "cancelled", highlight=False
         )
         return EXIT_CANCELLED
     except SaTuiError as error:
@@ -137,7 +151,7 @@ def run_headless(
         _error(console, f"{error.strerror or error}" + (f" ({where})" if where else ""))
         return EXIT_FAILED
     except Exception as error:
-        log.exception("the run failed")
+        log.exception("the job failed")
         from store.engine import default_db_path
         from store.guard import database_error_sentence, is_database_error
 

@@ -43,27 +43,32 @@ class ModelSlot:
         self.loaded: LoadedModel | None = None
         self.key: tuple[str, str | None, str | None, bool] | None = None
 
-    def get(self, config: RunConfig, progress: ProgressCallback) -> LoadedModel:
+    def get(
+        self, config: RunConfig, progress: ProgressCallback, *, ref: str | None = None
+    ) -> LoadedModel:
+        """The configuration's model (or ``ref``, e.g. AMPLIFY's proxy, on stage "proxy")."""
         from core.models import load_model
 
-        key = (config.model, config.device, config.dtype, config.trust_remote_code)
+        name = ref or config.model
+        stage = "model" if ref is None else "proxy"
+        key = (name, config.device, config.dtype, config.trust_remote_code)
         if self.loaded is not None and self.key == key:
-            progress(Progress("model", 1, 1, f"reusing the loaded {config.model}"))
+            progress(Progress(stage, 1, 1, f"reusing the loaded {name}"))
             return self.loaded
         self.loaded = self.key = None  # free the previous model before loading another
-        converting = needs_conversion(config.model)
-        progress(Progress("model", 0, 1, loading_note(config.model)))
+        converting = needs_conversion(name)
+        progress(Progress(stage, 0, 1, loading_note(name)))
         started = time.perf_counter()
         loaded = load_model(
-            config.model,
+            name,
             device=config.device,
             dtype=config.dtype,
             trust_remote_code=config.trust_remote_code,
         )
         seconds = time.perf_counter() - started
-        timings.record("convert" if converting else "load", config.model, seconds)
-        log.info("loaded %s in %.1f s", config.model, seconds)
+        timings.record("convert" if converting else "load", name, seconds)
+        log.info("loaded %s in %.1f s", name, seconds)
         self.loaded, self.key = loaded, key
         millions = loaded.info.get("parameters", 0) / 1e6
-        progress(Progress("model", 1, 1, f"{millions:.1f}M parameters on {loaded.device}"))
+        progress(Progress(stage, 1, 1, f"{millions:.1f}M parameters on {loaded.device}"))
         return loaded

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from core.cache import ResultCache
-from store.domain import PromptVersion, RunRecord, ScoreRecord
+from store.domain import ExperimentRecord, PromptVersion, RunRecord, ScoreRecord
 
 
 class RunStore(ResultCache, Protocol):
@@ -54,3 +54,18 @@ class RunStore(ResultCache, Protocol):
     def ensure_builtins(self) -> bool: ...
 
     def touch_model(self, ref: str) -> bool: ...
+
+    # experiments: a grid's record and each cell's newest run
+    def start_experiment(
+        self, config: dict[str, Any], *, cells: int
+    ) -> tuple[ExperimentRecord, bool]: ...
+
+    def update_experiment(
+        self, experiment_id: str, *, status: str, cells_done: int, error: str | None = None
+    ) -> ExperimentRecord: ...
+
+    def latest_run_for(self, config: dict[str, Any]) -> RunRecord | None: ...
+
+    def latest_run_for_hash(self, config_hash: str) -> RunRecord | None: ...
+
+    def method_scores_for_run(self, run_id: str) -> dict[str, ScoreRecord]: ...

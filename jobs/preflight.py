@@ -23,6 +23,7 @@ from core.prompts import question_layout
 from core.run_inputs import load_run_dataset, test_items
 from core.samples import Dataset, Sample
 from core.words import count_rankable, split_words
+from store.model_files import needs_remote_code, remote_code_refusal
 
 KEYWORD_METHODS = ("deeplift", "kernelshap", "leave_one_out", "random", "self_topk")
 
@@ -63,14 +64,20 @@ def _content_words(sample: Sample) -> int:
 
 
 def check_model(config: RunConfig) -> None:
-    """The model reference resolves to loadable files (nothing is loaded or downloaded)."""
-    parsed = parse_model_ref(config.model)
+    """The model (and AMPLIFY's proxy) resolve to loadable files (nothing is loaded)."""
+    for ref in (config.model, config.proxy_model):
+        if ref:
+            check_model_ref(ref, config)
+
+
+def check_model_ref(ref: str, config: RunConfig) -> None:
+    """One model reference resolves to loadable files (nothing is loaded or downloaded)."""
+    parsed = parse_model_ref(ref)
     if parsed.kind == "builtin":
         spec = builtin_spec(parsed.value)
         if importlib.util.find_spec(spec.module) is None:
             raise ModelError(
-                f"the built-in model {config.model} needs the package {spec.package}: "
-                f"{spec.install_hint}"
+                f"the built-in model {ref} needs the package {spec.package}: {spec.install_hint}"
             )
     elif parsed.kind == "folder":
         folder = Path(parsed.value)
@@ -89,16 +96,16 @@ def check_model(config: RunConfig) -> None:
 
 
 def check_remote_code(folder: Path, config: RunConfig) -> None:
-    """A model that needs its own Python code (``auto_map``) runs only when trusted."""
+    """A model that needs its own Python code (``auto_map``) runs only when this run trusts it
+    (``--trust-remote-code``, kept in the run's config). Accepting the code when the model was
+    catalogued (``models add --trust-remote-code``) is not enough: that was about the files as
+    they were then, and each run that executes the code says so itself."""
     try:
         data = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise ModelError(f"the config.json of {folder} is not readable JSON") from None
-    if isinstance(data, dict) and data.get("auto_map") and not config.trust_remote_code:
-        raise ModelError(
-            f"the model in {folder} needs its own Python code (auto_map in config.json); "
-            "pass --trust-remote-code if you trust its source"
-        )
+    if isinstance(data, dict) and needs_remote_code(data) and not config.trust_remote_code:
+        raise ModelError(remote_code_refusal(folder))
 
 
 def _cached_snapshot(repo: str, revision: str | None) -> Path | None:

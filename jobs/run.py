@@ -47,6 +47,7 @@ def run_job(
     store: RunStore | None,
     *,
     models: ModelSlot | None = None,
+    proxies: ModelSlot | None = None,
     progress: ProgressCallback,
     cancel: CancelToken,
     events: EventSink = no_events,
@@ -76,6 +77,7 @@ def run_job(
             store,
             run_id,
             models or ModelSlot(),
+            proxies or ModelSlot(),
             progress=progress,
             cancel=cancel,
             events=events,
@@ -97,6 +99,7 @@ def _execute(
     store: RunStore | None,
     run_id: str | None,
     models: ModelSlot,
+    proxies: ModelSlot,
     *,
     progress: ProgressCallback,
     cancel: CancelToken,
@@ -112,6 +115,9 @@ def _execute(
 
     cancel.raise_if_cancelled()
     loaded = models.get(config, report)
+    proxy = None
+    if "amplify" in config.methods and config.proxy_model:
+        proxy = proxies.get(config, report, ref=config.proxy_model)
     cancel.raise_if_cancelled()
     if store is not None:
         _touch(store, config.model)
@@ -134,6 +140,7 @@ def _execute(
         cancel=cancel,
         events=events,
         on_method=save,
+        proxy=proxy,
     )
 
 

@@ -167,6 +167,7 @@ class Worker:
         self.job: Job | None = None
         self.lock = threading.Lock()
         self.models = ModelSlot()
+        self.proxies = ModelSlot()  # AMPLIFY's proxy model, kept like the main one
         self._store: Store | None = None
 
     # ----------------------------------------------------------------- messages from the client
@@ -256,6 +257,7 @@ class Worker:
                 config,
                 self.store(),
                 models=self.models,
+                proxies=self.proxies,
                 progress=self._progress(job),
                 cancel=job.cancel,
                 events=self._events(job),

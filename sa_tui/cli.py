@@ -12,10 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-METHODS_HELP = (
-    "zero_shot, io, auto_cot, deeplift, kernelshap, self_topk, ph_cot, leave_one_out, random"
-)
-CATALOGUE_COMMANDS = ("models", "datasets", "runs", "prompts", "export", "db")
+from sa_tui.commands.run_args import add_run_settings, settings_from_args
+
+CATALOGUE_COMMANDS = ("experiment", "models", "datasets", "runs", "prompts", "export", "db")
 
 
 EPILOG = """exit status: 0 done; 2 bad input or usage (one sentence, nothing changed); 1 a run or
@@ -67,7 +66,7 @@ def add_run_command(subparsers: argparse._SubParsersAction) -> None:
         "--dataset",
         help="builtin:snarks (or arc-challenge, commonsense-qa, social-iqa, causal-judgment), a .jsonl/.csv/.parquet file, a datasets folder, or hf:owner/name",
     )
-    run.add_argument("--method", help=f"comma-separated methods: {METHODS_HELP}")
+    add_run_settings(run)
     run.add_argument(
         "--strategy",
         default="success",
@@ -76,70 +75,7 @@ def add_run_command(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--shots", type=int, default=4, help="n, the number of shots (default 4)")
     run.add_argument(
-        "--keywords", type=int, default=4, help="k, keywords per keyword rationale (default 4)"
-    )
-    run.add_argument(
-        "--steps", type=int, default=3, help="p, steps of a ph_cot rationale (default 3)"
-    )
-    run.add_argument(
-        "--test-limit", type=int, default=50, help="number of test items scored (default 50)"
-    )
-    run.add_argument(
         "--seed", type=int, default=0, help="seed for selection and sampling (default 0)"
-    )
-    run.add_argument(
-        "--shap-samples", type=int, default=350, help="KernelSHAP coalitions per shot (default 350)"
-    )
-    run.add_argument(
-        "--rationale-tokens",
-        type=int,
-        default=128,
-        help="max new tokens of a generated rationale (default 128)",
-    )
-    run.add_argument(
-        "--eval-tokens",
-        type=int,
-        default=256,
-        help="max new tokens when a test answer is generated (default 256)",
-    )
-    run.add_argument(
-        "--answer-mode",
-        default="parse",
-        choices=("parse", "label", "cloze"),
-        help="parse 'answer is (X)' from the generation; label: score the labels after 'answer is ('; "
-        "cloze: score each choice's text after 'answer is' by its length-normalised log-likelihood "
-        "(default parse)",
-    )
-    run.add_argument(
-        "--cloze-choices",
-        default="listed",
-        choices=("listed", "hidden"),
-        help="cloze mode: questions list their choices, or show the question alone (default listed)",
-    )
-    run.add_argument(
-        "--cloze-norm",
-        default="bytes",
-        choices=("bytes", "tokens", "none"),
-        help="cloze mode: divide a choice's log-likelihood by its length in bytes or tokens, or not "
-        "(default bytes)",
-    )
-    run.add_argument(
-        "--batch-size",
-        type=int,
-        default=16,
-        help="items per forward pass; halves itself on out-of-memory (default 16)",
-    )
-    run.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
-    run.add_argument(
-        "--dtype", help="float32, bfloat16, float16 (default: bfloat16 on GPU, float32 on CPU)"
-    )
-    run.add_argument(
-        "--field-map", help="for dataset files: id=...,question=...,choices=a|b|c,answer=..."
-    )
-    run.add_argument(
-        "--trust-remote-code",
-        action="store_true",
-        help="allow a model that ships its own Python code (auto_map); recorded in the run",
     )
     run.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     run.add_argument(
@@ -178,24 +114,10 @@ def handle_run(args: argparse.Namespace) -> int:
         config = RunConfig(
             model=args.model,
             dataset=args.dataset,
-            methods=tuple(m.strip() for m in args.method.split(",") if m.strip()),
             strategy=args.strategy,
             shots=args.shots,
-            keywords=args.keywords,
-            steps=args.steps,
-            test_limit=args.test_limit,
             seed=args.seed,
-            shap_samples=args.shap_samples,
-            rationale_tokens=args.rationale_tokens,
-            eval_tokens=args.eval_tokens,
-            answer_mode=args.answer_mode,
-            cloze_choices=args.cloze_choices,
-            cloze_norm=args.cloze_norm,
-            batch_size=args.batch_size,
-            device=args.device,
-            dtype=args.dtype,
-            field_map=args.field_map,
-            trust_remote_code=args.trust_remote_code,
+            **settings_from_args(args),
         )
         try:
             config.validate()

@@ -106,11 +106,15 @@ def touch_model(session: Session, ref: str) -> bool:
     return True
 
 
-def record_verification(session: Session, ref: str, files: dict[str, dict[str, Any]]) -> ModelEntry:
+def record_verification(
+    session: Session, ref: str, files: dict[str, dict[str, Any]] | None
+) -> ModelEntry:
+    """Stamp a successful verification; ``files`` (a re-baseline) replace the file records."""
     row = find_model_row(session, ref)
     if row is None:
         raise StoreError(f"there is no model {ref!r} in the catalogue")
-    row.files = encode(files, "the file list")
+    if files is not None:
+        row.files = encode(files, "the file list")
     row.verified_at = utc_now()
     session.add(row)
     session.flush()

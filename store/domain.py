@@ -321,3 +321,37 @@ class Removal:
             "freed_bytes": self.freed_bytes,
             "dry_run": self.dry_run,
         }
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    """An experiment grid: its fixed configuration (with its cells) and its mutable status."""
+
+    id: str
+    config: dict[str, Any]
+    config_hash: str
+    status: str
+    cells: int
+    cells_done: int
+    host: str
+    pid: int | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "config": self.config,
+            "config_hash": self.config_hash,
+            "status": self.status,
+            "cells": self.cells,
+            "cells_done": self.cells_done,
+            "host": self.host,
+            "pid": self.pid,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "finished_at": iso(self.finished_at),
+            "error": self.error,
+        }

@@ -12,7 +12,6 @@ replaced, ``--force`` or not.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -21,17 +20,10 @@ from filelock import FileLock
 
 from core.atomic import write_json_atomic
 from core.paths import data_dir
+from store.weights import sha256_file
 
 MARKER = "sa-tui-export.json"
 WRITTEN_BY = "sa-tui"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _folder_files(folder: Path) -> dict[str, Path]:
@@ -43,7 +35,7 @@ def _folder_files(folder: Path) -> dict[str, Path]:
 def write_folder_marker(folder: Path, fmt: str, prompt: str) -> None:
     """Record the files of a finished folder export in its marker (call before it is moved)."""
     files = {
-        name: sha256_of(entry)
+        name: sha256_file(entry)
         for name, entry in sorted(_folder_files(folder).items())
         if entry.is_file() and name != MARKER
     }
@@ -72,7 +64,7 @@ def is_own_folder(folder: Path, fmt: str) -> bool:
         return False
     if any(not any(other.startswith(f"{name}/") for other in listed) for name in folders):
         return False  # an empty folder someone added
-    return all(sha256_of(present[name]) == files[name] for name in listed)
+    return all(sha256_file(present[name]) == files[name] for name in listed)
 
 
 # -------------------------------------------------------------------------------- file exports
@@ -90,7 +82,7 @@ def _read_registry() -> dict[str, Any]:
 
 def record_file(path: Path, fmt: str, prompt: str) -> None:
     """Remember that sa-tui wrote ``path`` (its current content) as a ``fmt`` export."""
-    entry = {"format": fmt, "prompt": prompt, "sha256": sha256_of(path)}
+    entry = {"format": fmt, "prompt": prompt, "sha256": sha256_file(path)}
     with FileLock(str(_registry_path()) + ".lock"):
         registry = _read_registry()
         registry[str(path)] = entry
@@ -104,4 +96,4 @@ def is_own_file(path: Path, fmt: str) -> bool:
     entry = _read_registry().get(str(path))
     if not isinstance(entry, dict) or entry.get("format") != fmt:
         return False
-    return entry.get("sha256") == sha256_of(path)
+    return entry.get("sha256") == sha256_file(path)

@@ -20,12 +20,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
-from core.cache import KINDS
-from store import catalogue, model_files, prompts, records, removal, runs
+from core.cache import KINDS, content_hash
+from store import catalogue, experiments, model_files, prompts, records, removal, runs
 from store.builtins import BUILTIN_DATASETS, BUILTIN_PREFIX, SEEDED_MODELS
 from store.dataset_sources import builtin_dataset_details
 from store.domain import (
     DatasetEntry,
+    ExperimentRecord,
     LineageSummary,
     ModelEntry,
     PromptVersion,
@@ -41,6 +42,7 @@ from store.mapping import run_record
 from store.migrations import migrate
 from store.model_files import ModelInfo, VerifyReport
 from store.tables import MetaRow, RunRow
+from store.weights import ByteProgress
 
 BUILTINS_SEEDED = "builtins_seeded"
 
@@ -186,6 +188,38 @@ class Store:
         with self._write() as session:
             return runs.mark_interrupted(session, stale)
 
+    # ------------------------------------------------------------------------------ experiments
+    def start_experiment(
+        self, config: dict[str, Any], *, cells: int
+    ) -> tuple[ExperimentRecord, bool]:
+        """The experiment of this grid configuration, marked running (True: newly created)."""
+        with self._write() as session:
+            return experiments.start(session, config, cells)
+
+    def update_experiment(
+        self, experiment_id: str, *, status: str, cells_done: int, error: str | None = None
+    ) -> ExperimentRecord:
+        with self._write() as session:
+            return experiments.update(
+                session, experiment_id, status=status, cells_done=cells_done, error=error
+            )
+
+    def get_experiment(self, experiment_id: str) -> ExperimentRecord:
+        with self._read() as session:
+            return experiments.find(session, experiment_id)
+
+    def list_experiments(self, *, limit: int = 100) -> list[ExperimentRecord]:
+        with self._read() as session:
+            return experiments.listing(session, limit=limit)
+
+    def latest_run_for(self, config: dict[str, Any]) -> RunRecord | None:
+        """The newest run of exactly this configuration (a finished one first), if any."""
+        return self.latest_run_for_hash(content_hash(config))
+
+    def latest_run_for_hash(self, config_hash: str) -> RunRecord | None:
+        with self._read() as session:
+            return experiments.latest_run_for_hash(session, config_hash)
+
     # ------------------------------------------------------------------------------ prompts
     def save_prompt_version(
         self, lineage: str, content: dict[str, Any], *, run_id: str | None = None
@@ -289,6 +323,11 @@ class Store:
         with self._read() as session:
             return prompts.scores_for_run(session, run_id)
 
+    def method_scores_for_run(self, run_id: str) -> dict[str, ScoreRecord]:
+        """Each method's accuracy score in the run, by method name."""
+        with self._read() as session:
+            return prompts.method_scores_for_run(session, run_id)
+
     def prompt_versions_for_run(self, run_id: str) -> list[PromptVersion]:
         with self._read() as session:
             return prompts.versions_for_run(session, run_id)
@@ -306,15 +345,23 @@ class Store:
         *,
         name: str | None = None,
         allow_pickle: bool = False,
+        trust_remote_code: bool = False,
         hf_cache_dir: Path | None = None,
         download: bool = True,
+        on_bytes: ByteProgress | None = None,
     ) -> ModelEntry:
-        """Inspect ``source`` (builtin:NAME, folder, .gguf, hub id) and catalogue it; adding a
-        catalogued source again refreshes its entry. Files are read in place, never copied."""
+        """Inspect ``source`` (builtin:NAME, folder, .gguf, hub id) and catalogue it with the
+        sha256 of its weight files (hashed now unless known for free; ``on_bytes(done, total)``
+        follows the hashing); adding a catalogued source again refreshes its entry. Files are
+        read in place, never copied. A model with its own code needs ``trust_remote_code``."""
         info = model_files.inspect_model(
-            source, allow_pickle=allow_pickle, hf_cache_dir=hf_cache_dir, download=download
+            source,
+            allow_pickle=allow_pickle,
+            trust_remote_code=trust_remote_code,
+            hf_cache_dir=hf_cache_dir,
+            download=download,
         )
-        return self.add_model_info(info, name=name)
+        return self.add_model_info(model_files.fill_checksums(info, on_bytes), name=name)
 
     def add_model_info(self, info: ModelInfo, *, name: str | None = None) -> ModelEntry:
         with self._write() as session:
@@ -340,14 +387,34 @@ class Store:
         with self._write() as session:
             return catalogue.touch_model(session, ref)
 
-    def verify_model(self, ref: str, *, checksums: bool = True) -> VerifyReport:
-        """Check the model's files; sha256 sums missing from the entry are computed and kept."""
+    def verify_model(
+        self,
+        ref: str,
+        *,
+        checksums: bool = True,
+        rehash: bool = False,
+        on_bytes: ByteProgress | None = None,
+    ) -> VerifyReport:
+        """Check the model's files against its entry, which a failed check never changes; a
+        successful one records ``verified_at``, and with ``rehash`` (a re-baseline on purpose)
+        the current sha256 of every weight file too."""
+        if rehash and not checksums:
+            raise StoreError("--rehash computes checksums, so it cannot go with --no-checksums")
         entry = self.get_model(ref)
         report = model_files.verify(
-            entry.local_path, entry.files, format=entry.format, checksums=checksums
+            entry.local_path,
+            entry.files,
+            format=entry.format,
+            label=entry.name,
+            checksums=checksums,
+            rehash=rehash,
+            on_bytes=on_bytes,
         )
-        with self._write() as session:
-            catalogue.record_verification(session, entry.ref, report.files)
+        if report.ok:
+            with self._write() as session:
+                catalogue.record_verification(
+                    session, entry.ref, report.files if report.rehashed else None
+                )
         return report
 
     def remove_model(self, ref: str, *, dry_run: bool = False) -> Removal:

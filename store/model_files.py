@@ -9,30 +9,44 @@ Sources (:func:`inspect_model`):
 - a hub id (``owner/name``, ``owner/name@revision``, optionally ``hf:``-prefixed): read in place
   from the Hugging Face cache, else downloaded with huggingface-hub; offline gives a StoreError.
 
-Every bad input raises :class:`StoreError` with one sentence. Checksums (sha256) are not computed
-here: ``files`` records each file's size and mtime, plus the sha256 where it is known for free
-(Hugging Face cache blobs are named by it); :func:`verify` computes the rest on first use.
+Every bad input raises :class:`StoreError` with one sentence; a folder whose ``config.json`` has an
+``auto_map`` (the model's own Python code) is refused unless ``trust_remote_code``.
+
+Inspection stays cheap: ``files`` records each file's size and mtime, plus the sha256 where it
+is known for free (Hugging Face cache blobs are named by it, a built-in's package RECORD lists
+it). :func:`fill_checksums` hashes the weight files still without one, once, when a model is
+added; :func:`verify` then always compares against those, and records new ones only when asked
+to re-baseline (``rehash``).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+import shlex
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from store.builtins import BUILTIN_MODELS, BUILTIN_PREFIX, builtin_model_dir, find_builtin_gguf
+from store.builtins import (
+    BUILTIN_MODELS,
+    BUILTIN_PREFIX,
+    builtin_model_dir,
+    find_builtin_gguf,
+    packaged_sha256,
+)
 from store.errors import StoreError
 from store.weights import (
+    ByteProgress,
     disk_usage,
     read_gguf,
     read_safetensors_tensors,
-    sha256_file,
+    sha256_files,
     summarize_safetensors,
 )
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+WEIGHT_SUFFIXES = (".safetensors", ".gguf", *PICKLE_SUFFIXES)  # the files whose sha256 is kept
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "vocab.json", "vocab.txt")
 SIDE_FILES = (
     "config.json",
@@ -70,13 +84,15 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """The result of :func:`verify`: problems found, and the file records with checksums filled."""
+    """The result of :func:`verify`: problems found, and the file records to keep (the recorded
+    ones, or after a successful re-baseline the current ones: then ``rehashed``)."""
 
     ok: bool
     problems: tuple[str, ...]
     files: dict[str, dict[str, Any]]
     checked: int
     hashed: int
+    rehashed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,7 +100,25 @@ class VerifyReport:
             "problems": list(self.problems),
             "files_checked": self.checked,
             "files_hashed": self.hashed,
+            "rehashed": self.rehashed,
         }
+
+
+def is_weight_file(name: str) -> bool:
+    return Path(name).suffix in WEIGHT_SUFFIXES
+
+
+def needs_remote_code(config: dict[str, Any]) -> bool:
+    """Whether a model's ``config.json`` asks for its own Python code (``auto_map``)."""
+    return bool(config.get("auto_map"))
+
+
+def remote_code_refusal(folder: Path) -> str:
+    """The one sentence refusing a model that needs its own code (said by add and by run)."""
+    return (
+        f"the model in {folder} needs its own Python code (auto_map in config.json); "
+        "pass --trust-remote-code if you trust its source"
+    )
 
 
 # ------------------------------------------------------------------------------------ inspect
@@ -92,6 +126,7 @@ def inspect_model(
     source: str,
     *,
     allow_pickle: bool = False,
+    trust_remote_code: bool = False,
     hf_cache_dir: Path | None = None,
     download: bool = True,
 ) -> ModelInfo:
@@ -108,7 +143,12 @@ def inspect_model(
     if path.exists():
         resolved = path.resolve()
         if resolved.is_dir():
-            return inspect_folder(resolved, allow_pickle=allow_pickle, source=text)
+            return inspect_folder(
+                resolved,
+                allow_pickle=allow_pickle,
+                trust_remote_code=trust_remote_code,
+                source=text,
+            )
         if resolved.suffix.lower() == ".gguf":
             return inspect_gguf(resolved, source=text)
         raise StoreError(f"{path} is neither a model folder nor a .gguf file")
@@ -118,7 +158,12 @@ def inspect_model(
     if text.startswith((".", "/", "~")) or not HUB_ID.match(repo):
         raise StoreError(f"the model folder or file {path} does not exist")
     return inspect_hub(
-        repo, revision or None, cache_dir=hf_cache_dir, download=download, allow_pickle=allow_pickle
+        repo,
+        revision or None,
+        cache_dir=hf_cache_dir,
+        download=download,
+        allow_pickle=allow_pickle,
+        trust_remote_code=trust_remote_code,
     )
 
 
@@ -145,7 +190,7 @@ def inspect_builtin(name: str) -> ModelInfo:
         dtype=info.dtype,
         parameters=info.parameters,
         size_bytes=disk_usage([gguf_path, managed_dir]),
-        files=info.files,
+        files=_builtin_files(name, gguf_path),
         details={**info.details, "description": spec.description},
         managed=True,
         managed_path=str(managed_dir),
@@ -153,26 +198,33 @@ def inspect_builtin(name: str) -> ModelInfo:
 
 
 def builtin_stub(name: str) -> ModelInfo | None:
-    """A cheap entry for a built-in model (no file is read): for seeding a new catalogue."""
+    """A cheap entry for a built-in model, for seeding a new catalogue: the GGUF is neither
+    parsed nor hashed (its sha256 comes from the package RECORD)."""
     spec = BUILTIN_MODELS[name]
     gguf_path = find_builtin_gguf(name)
     if gguf_path is None:
         return None
-    stat = gguf_path.stat()
+    files = _builtin_files(name, gguf_path)
     return ModelInfo(
         ref=f"{BUILTIN_PREFIX}{name}",
         name=name,
         source=f"{BUILTIN_PREFIX}{name}",
         format="builtin",
         local_path=str(gguf_path),
-        size_bytes=stat.st_size,
-        files={
-            gguf_path.name: {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": None}
-        },
+        size_bytes=files[gguf_path.name]["size"],
+        files=files,
         details={"description": spec.description, "gguf_file": gguf_path.name},
         managed=True,
         managed_path=str(builtin_model_dir(name)),
     )
+
+
+def _builtin_files(name: str, gguf_path: Path) -> dict[str, dict[str, Any]]:
+    """The file record of a built-in's GGUF, its sha256 from the package RECORD when listed."""
+    files = _file_records(gguf_path.parent, [gguf_path])
+    record = files[gguf_path.name]
+    record["sha256"] = record["sha256"] or packaged_sha256(name, gguf_path)
+    return files
 
 
 def inspect_gguf(path: Path, *, source: str) -> ModelInfo:
@@ -187,7 +239,7 @@ def inspect_gguf(path: Path, *, source: str) -> ModelInfo:
         dtype=summary.quantization,
         parameters=summary.parameters,
         size_bytes=stat.st_size,
-        files={path.name: {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": None}},
+        files=_file_records(path.parent, [path]),
         details={
             "architecture": summary.architecture,
             "gguf_name": summary.name,
@@ -276,9 +328,16 @@ def _file_records(folder: Path, paths: list[Path]) -> dict[str, dict[str, Any]]:
 
 
 def inspect_folder(
-    folder: Path, *, allow_pickle: bool = False, source: str | None = None
+    folder: Path,
+    *,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+    source: str | None = None,
 ) -> ModelInfo:
     config, weights, pickles = _check_folder(folder, allow_pickle=allow_pickle)
+    remote_code = needs_remote_code(config)
+    if remote_code and not trust_remote_code:
+        raise StoreError(remote_code_refusal(folder))
     summary = summarize_safetensors(weights) if weights else None
     tracked = [*weights, *(pickles if not weights else [])]
     tracked += [
@@ -304,6 +363,8 @@ def inspect_folder(
             "layers": config.get("num_hidden_layers") or config.get("n_layer"),
             "dtypes": summary.dtype_parameters if summary else {},
             "weights": "safetensors" if weights else "pickle",
+            # True only for a model with its own code, added with --trust-remote-code
+            "trust_remote_code": remote_code,
         },
     )
 
@@ -315,11 +376,15 @@ def inspect_hub(
     cache_dir: Path | None = None,
     download: bool = True,
     allow_pickle: bool = False,
+    trust_remote_code: bool = False,
 ) -> ModelInfo:
     """A hub model read in place from the HF cache; downloaded there first when not cached."""
     snapshot = hub_snapshot(repo, revision, cache_dir=cache_dir, download=download)
     info = inspect_folder(
-        snapshot, allow_pickle=allow_pickle, source=f"{repo}@{revision}" if revision else repo
+        snapshot,
+        allow_pickle=allow_pickle,
+        trust_remote_code=trust_remote_code,
+        source=f"{repo}@{revision}" if revision else repo,
     )
     # a snapshot folder's files are symlinks into blobs/: the size counts each blob once
     return ModelInfo(
@@ -397,54 +462,131 @@ def cached_hub_models(cache_dir: Path | None = None) -> list[dict[str, Any]]:
     return sorted(found, key=lambda item: item["repo_id"])
 
 
+# ------------------------------------------------------------------------------------ checksums
+def _files_folder(local_path: str) -> Path:
+    """The folder that a model's file records are relative to."""
+    root = Path(local_path)
+    return root if root.is_dir() else root.parent
+
+
+def fill_checksums(info: ModelInfo, on_bytes: ByteProgress | None = None) -> ModelInfo:
+    """``info`` with the sha256 of each weight file that inspection could not know for free,
+    computed now (``on_bytes(done, total)`` follows the hashing)."""
+    folder = _files_folder(info.local_path)
+    missing = [
+        name
+        for name, record in info.files.items()
+        if is_weight_file(name) and not record.get("sha256")
+    ]
+    if not missing:
+        return info
+    digests = sha256_files([folder / name for name in missing], on_bytes)
+    files = {name: dict(record) for name, record in info.files.items()}
+    for name in missing:
+        files[name]["sha256"] = digests[folder / name]
+    return replace(info, files=files)
+
+
 # ------------------------------------------------------------------------------------ verify
 def verify(
     local_path: str | None,
     files: dict[str, dict[str, Any]],
     *,
     format: str,
+    label: str,
     checksums: bool = True,
+    rehash: bool = False,
+    on_bytes: ByteProgress | None = None,
 ) -> VerifyReport:
     """Check a catalogued model: files present with their recorded sizes, config and headers
-    readable, and sha256 of weight files equal to the recorded ones (recorded now if missing)."""
-    problems: list[str] = []
-    updated = {name: dict(record) for name, record in files.items()}
-    hashed = 0
+    readable, and the sha256 of each weight file equal to the recorded one (a weight file with
+    none recorded is a problem). ``checksums=False`` skips hashing. ``rehash`` re-baselines on
+    purpose: the current sizes and sha256 sums become the report's ``files`` when nothing else is
+    wrong. ``label`` names the model in the advice to re-baseline."""
+    recorded = {name: dict(record) for name, record in files.items()}
     if not local_path:
-        return VerifyReport(False, ("the entry has no local path",), updated, 0, 0)
+        return VerifyReport(False, ("the entry has no local path",), recorded, 0, 0)
     root = Path(local_path)
     if not root.exists():
-        return VerifyReport(False, (f"{root} no longer exists",), updated, 0, 0)
-    folder = root if root.is_dir() else root.parent
-    if root.is_dir():
-        try:
-            _check_folder(root, allow_pickle=format == "pickle")
-        except StoreError as error:
-            problems.append(str(error))
-    for name, record in updated.items():
-        path = folder / name
-        if not path.is_file():
-            problems.append(f"{name} is missing")
-            continue
-        size = path.stat().st_size
-        if record.get("size") is not None and size != record["size"]:
-            problems.append(
-                f"{name} changed size since it was added ({record['size']} -> {size} bytes)"
-            )
-            continue
-        try:
-            if path.suffix == ".safetensors":
-                read_safetensors_tensors(path)
-            elif path.suffix == ".gguf":
-                read_gguf(path)
-        except StoreError as error:
-            problems.append(str(error))
-            continue
-        if checksums and path.suffix in (".safetensors", ".gguf"):
-            digest = sha256_file(path)
-            hashed += 1
-            if record.get("sha256") is None:
-                record["sha256"] = digest
-            elif record["sha256"] != digest:
-                problems.append(f"{name} does not match its recorded sha256 checksum")
-    return VerifyReport(not problems, tuple(problems), updated, len(updated), hashed)
+        return VerifyReport(False, (f"{root} no longer exists",), recorded, 0, 0)
+    folder = _files_folder(local_path)
+    problems = _folder_problems(root, format)
+    damaged: set[str] = set()
+    for name, record in recorded.items():
+        problem = _file_problem(folder, name, record, sizes_may_change=rehash)
+        if problem is not None:
+            problems.append(problem)
+            damaged.add(name)
+    weights = [name for name in recorded if is_weight_file(name) and name not in damaged]
+    if rehash:
+        if problems:  # a failed re-baseline records nothing, so nothing is hashed in vain
+            return VerifyReport(False, tuple(problems), recorded, len(recorded), 0)
+        current = _current_records(folder, recorded, weights, on_bytes)
+        return VerifyReport(True, (), current, len(recorded), len(weights), rehashed=True)
+    if not checksums:
+        return VerifyReport(not problems, tuple(problems), recorded, len(recorded), 0)
+    unrecorded = [name for name in weights if not recorded[name].get("sha256")]
+    problems += [_no_checksum_problem(name, label) for name in unrecorded]
+    compared = [name for name in weights if name not in unrecorded]
+    digests = sha256_files([folder / name for name in compared], on_bytes)
+    problems += [
+        f"{name} does not match its recorded sha256 checksum"
+        for name in compared
+        if digests[folder / name] != recorded[name]["sha256"]
+    ]
+    return VerifyReport(not problems, tuple(problems), recorded, len(recorded), len(compared))
+
+
+def _folder_problems(root: Path, format: str) -> list[str]:
+    """Why a model folder could no longer be added (none for a single GGUF file)."""
+    if not root.is_dir():
+        return []
+    try:
+        _check_folder(root, allow_pickle=format == "pickle")
+    except StoreError as error:
+        return [str(error)]
+    return []
+
+
+def _file_problem(
+    folder: Path, name: str, record: dict[str, Any], *, sizes_may_change: bool
+) -> str | None:
+    """What is wrong with one recorded file short of its checksum: gone, resized, unreadable."""
+    path = folder / name
+    if not path.is_file():
+        return f"{name} is missing"
+    size = path.stat().st_size
+    if not sizes_may_change and record.get("size") is not None and size != record["size"]:
+        return f"{name} changed size since it was added ({record['size']} -> {size} bytes)"
+    try:
+        if path.suffix == ".safetensors":
+            read_safetensors_tensors(path)
+        elif path.suffix == ".gguf":
+            read_gguf(path)
+    except StoreError as error:
+        return str(error)
+    return None
+
+
+def _no_checksum_problem(name: str, label: str) -> str:
+    return (
+        f"{name} has no recorded checksum; `sa-tui models verify {shlex.quote(label)} --rehash` "
+        "records the current one"
+    )
+
+
+def _current_records(
+    folder: Path,
+    recorded: dict[str, dict[str, Any]],
+    weights: list[str],
+    on_bytes: ByteProgress | None,
+) -> dict[str, dict[str, Any]]:
+    """The file records as the files are now: sizes and mtimes, and the weights' sha256 sums."""
+    digests = sha256_files([folder / name for name in weights], on_bytes)
+    current: dict[str, dict[str, Any]] = {}
+    for name, record in recorded.items():
+        stat = (folder / name).stat()
+        current[name] = {**record, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        if name in weights:
+            current[name]["sha256"] = digests[folder / name]
+    return current

@@ -408,6 +408,20 @@ def scores_for_run(session: Session, run_id: str) -> list[ScoreRecord]:
     return [score_record(row) for row in rows]
 
 
+def method_scores_for_run(
+    session: Session, run_id: str, metric: str = "accuracy"
+) -> dict[str, ScoreRecord]:
+    """Each method's score in run ``run_id`` (a version's method, even when the version was
+    first saved by an earlier run with the same content)."""
+    rows = session.exec(
+        select(ScoreRow, PromptVersionRow.method)
+        .join(PromptVersionRow, col(PromptVersionRow.id) == col(ScoreRow.prompt_version_id))
+        .where(ScoreRow.run_id == run_id, ScoreRow.metric == metric)
+        .order_by(col(ScoreRow.id))
+    ).all()
+    return {method: score_record(row) for row, method in rows}
+
+
 def versions_for_run(session: Session, run_id: str) -> list[PromptVersion]:
     rows = session.exec(
         select(PromptVersionRow)

@@ -210,7 +210,43 @@ CREATE INDEX prompt_versions_created ON prompt_versions(created_at);
 CREATE INDEX prompt_versions_method ON prompt_versions(method);
 """
 
+M0003_EXPERIMENTS = """
+-- an experiment grid: its configuration (including the list of cells) is fixed; the status and
+-- progress change; each cell's results are the runs whose config_hash the cell names
+CREATE TABLE experiments (
+    id            TEXT PRIMARY KEY,
+    config        TEXT NOT NULL CHECK (json_valid(config)),
+    config_hash   TEXT NOT NULL UNIQUE,
+    status        TEXT NOT NULL
+                  CHECK (status IN ('running', 'done', 'failed', 'cancelled', 'interrupted')),
+    cells         INTEGER NOT NULL,
+    cells_done    INTEGER NOT NULL DEFAULT 0,
+    host          TEXT NOT NULL DEFAULT '',
+    pid           INTEGER,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    finished_at   TEXT,
+    error         TEXT
+);
+CREATE INDEX experiments_created ON experiments(created_at);
+
+CREATE TRIGGER experiments_identity_fixed
+BEFORE UPDATE OF id, config, config_hash, cells, created_at ON experiments
+WHEN NEW.id IS NOT OLD.id OR NEW.config IS NOT OLD.config
+     OR NEW.config_hash IS NOT OLD.config_hash OR NEW.cells IS NOT OLD.cells
+     OR NEW.created_at IS NOT OLD.created_at
+BEGIN
+    SELECT RAISE(ABORT, 'an experiment''s configuration is immutable');
+END;
+
+CREATE TRIGGER experiments_no_delete BEFORE DELETE ON experiments
+BEGIN
+    SELECT RAISE(ABORT, 'experiments are kept');
+END;
+"""
+
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0001_initial", M0001_INITIAL),
     ("0002_aliases_meta_indexes", M0002_ALIASES),
+    ("0003_experiments", M0003_EXPERIMENTS),
 )

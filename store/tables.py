@@ -73,6 +73,23 @@ class RunRow(SQLModel, table=True):
     error: str | None = None
 
 
+class ExperimentRow(SQLModel, table=True):
+    __tablename__ = "experiments"
+
+    id: str = Field(primary_key=True)
+    config: str
+    config_hash: str
+    status: str
+    cells: int
+    cells_done: int = 0
+    host: str = ""
+    pid: int | None = None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+
+
 class RecordFields(SQLModel):
     """The columns shared by the four cache tables."""
 

@@ -13,7 +13,7 @@ import hashlib
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,13 +179,34 @@ def read_gguf(path: Path) -> GgufSummary:
     )
 
 
-def sha256_file(path: Path, chunk: int = 8 * 1024 * 1024) -> str:
-    """SHA-256 (hex) of a file's bytes, read in chunks."""
+ByteProgress = Callable[[int, int], None]  # (bytes done, bytes in all)
+
+
+def sha256_file(
+    path: Path, chunk: int = 8 * 1024 * 1024, *, on_read: Callable[[int], None] | None = None
+) -> str:
+    """SHA-256 (hex) of a file's bytes, read in chunks; ``on_read`` gets each chunk's length."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while block := handle.read(chunk):
             digest.update(block)
+            if on_read is not None:
+                on_read(len(block))
     return digest.hexdigest()
+
+
+def sha256_files(paths: list[Path], on_bytes: ByteProgress | None = None) -> dict[Path, str]:
+    """SHA-256 (hex) of each file; ``on_bytes(done, total)`` follows the bytes read over all."""
+    total = sum(path.stat().st_size for path in paths)
+    done = 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        if on_bytes is not None:
+            on_bytes(done, total)
+
+    return {path: sha256_file(path, on_read=advance) for path in paths}
 
 
 def _files_under(path: Path) -> Iterator[Path]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="accept pickle weights (*.bin, *.pt): only for sources you trust",
     )
+    add.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="accept a model that ships its own Python code (auto_map); recorded on the entry, "
+        "and each run of it still needs sa-tui run --trust-remote-code",
+    )
     add_output_format(add)
     add.set_defaults(func=handle_add)
 
@@ -46,9 +55,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_output_format(listing)
     listing.set_defaults(func=handle_list)
 
-    verify = commands.add_parser("verify", help="check files, config and sha256 checksums")
+    verify = commands.add_parser(
+        "verify", help="check files, config and sha256 checksums against those recorded"
+    )
     verify.add_argument("ref", metavar="REF", help="the model's name or ref")
-    verify.add_argument("--no-checksums", action="store_true", help="skip hashing the weight files")
+    hashing = verify.add_mutually_exclusive_group()
+    hashing.add_argument(
+        "--no-checksums", action="store_true", help="skip hashing the weight files"
+    )
+    hashing.add_argument(
+        "--rehash",
+        action="store_true",
+        help="re-baseline on purpose: record the current sha256 of every weight file",
+    )
     add_output_format(verify)
     verify.set_defaults(func=handle_verify)
 
@@ -74,6 +93,8 @@ def _row(entry: Any) -> dict[str, Any]:
     }
 
 
+LARGE_HASHING_BYTES = 256 * 1024 * 1024  # less than this is hashed without a progress bar
+
 COLUMNS = [
     ("name", "NAME"),
     ("format", "FORMAT"),
@@ -86,10 +107,50 @@ COLUMNS = [
 ]
 
 
+@contextmanager
+def hashing_progress(what: str) -> Iterator[Callable[[int, int], None] | None]:
+    """An ``on_bytes(done, total)`` drawing a progress bar on stderr, shown only on a terminal
+    and only when there is enough to hash to take a while; None when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn(what),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task: list[Any] = []
+
+    def on_bytes(done: int, total: int) -> None:
+        if total < LARGE_HASHING_BYTES:
+            return
+        if not task:
+            bar.start()
+            task.append(bar.add_task(what, total=total))
+        bar.update(task[0], completed=done)
+
+    try:
+        yield on_bytes
+    finally:
+        bar.stop()
+
+
 @guarded
 def handle_add(args: argparse.Namespace) -> int:
-    with open_store() as store:
-        entry = store.add_model(args.source, name=args.name, allow_pickle=args.allow_pickle)
+    with open_store() as store, hashing_progress("sha256 of the weights") as on_bytes:
+        entry = store.add_model(
+            args.source,
+            name=args.name,
+            allow_pickle=args.allow_pickle,
+            trust_remote_code=args.trust_remote_code,
+            on_bytes=on_bytes,
+        )
     if wants_json(args):
         print_json(entry.to_dict())
     else:
@@ -97,6 +158,10 @@ def handle_add(args: argparse.Namespace) -> int:
             f"added {entry.name} ({entry.format}, {human_count(entry.parameters)} parameters, "
             f"{entry.dtype or 'unknown dtype'}, {human_bytes(entry.size_bytes)})"
         )
+        if entry.details.get("trust_remote_code"):
+            print(
+                "it runs its own Python code: each run of it needs sa-tui run --trust-remote-code"
+            )
     return 0
 
 
@@ -124,15 +189,24 @@ def handle_list(args: argparse.Namespace) -> int:
 
 @guarded
 def handle_verify(args: argparse.Namespace) -> int:
-    with open_store() as store:
-        report = store.verify_model(args.ref, checksums=not args.no_checksums)
+    with open_store() as store, hashing_progress("sha256 of the weights") as on_bytes:
+        report = store.verify_model(
+            args.ref, checksums=not args.no_checksums, rehash=args.rehash, on_bytes=on_bytes
+        )
     if wants_json(args):
         print_json(report.to_dict())
+    elif report.rehashed:
+        print(
+            f"re-baselined {args.ref}: recorded the current sha256 of {report.hashed} weight "
+            f"file(s); later verifies compare against them"
+        )
     elif report.ok:
-        print(f"ok: {report.checked} file(s) checked, {report.hashed} checksum(s) computed")
+        print(f"ok: {report.checked} file(s) checked, {report.hashed} checksum(s) compared")
     else:
         for problem in report.problems:
             print(f"problem: {problem}")
+        if args.rehash:
+            print("nothing was recorded: fix the problems above, then re-baseline")
     return 0 if report.ok else 1
 
 

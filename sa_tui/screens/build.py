@@ -14,9 +14,9 @@ from textual.widgets import Button, Footer, Input, Label, Select, SelectionList,
 from textual.widgets.selection_list import Selection
 
 from core.config import ALL_METHODS, STRATEGIES
+from core.estimate import estimate
 from sa_tui.build_state import BuildChange
 from sa_tui.data import BUILTIN_DATASET_REFS, BUILTIN_MODEL_REFS
-from sa_tui.estimate import estimate
 from sa_tui.messages import CancelBuild, ClearBuild, PickOnForm, StartBuild, StartFromForm
 from sa_tui.widgets.heatmap import TokenHeatmap
 from sa_tui.widgets.navbar import NavBar

@@ -22,7 +22,7 @@ def _config(model_dir, dataset_dir, **kwargs) -> RunConfig:
     values = dict(
         model=str(model_dir),
         dataset=str(dataset_dir),
-        methods=ALL_METHODS,
+        methods=tuple(m for m in ALL_METHODS if m != "amplify"),
         strategy="random",
         shots=2,
         keywords=2,
@@ -83,7 +83,7 @@ def first_run(tiny_model_dir, tiny_dataset_dir, tiny_loaded):
 
 def test_every_method_is_scored_on_the_same_items(first_run) -> None:
     result, cache, reports = first_run
-    assert [m.method for m in result.methods] == list(ALL_METHODS)
+    assert [m.method for m in result.methods] == [m for m in ALL_METHODS if m != "amplify"]
     test_ids = [p.id for p in result.methods[0].score.predictions]
     assert len(test_ids) == 3
     shot_ids = [s.id for s in result.shots]

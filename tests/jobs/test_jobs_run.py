@@ -77,16 +77,37 @@ def test_bad_input_is_refused_before_any_record(
     assert _dump(store) == before, "a refused configuration changed the store"
 
 
-def test_remote_code_is_refused_unless_trusted(tiny_model_dir, tiny_dataset_dir, tmp_path) -> None:
+def _with_remote_code(tiny_model_dir: Path, folder: Path) -> Path:
     import shutil
 
-    folder = tmp_path / "custom"
     shutil.copytree(tiny_model_dir, folder)
     data = json.loads((folder / "config.json").read_text())
     data["auto_map"] = {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}
     (folder / "config.json").write_text(json.dumps(data))
+    return folder
+
+
+def test_remote_code_is_refused_unless_trusted(tiny_model_dir, tiny_dataset_dir, tmp_path) -> None:
+    folder = _with_remote_code(tiny_model_dir, tmp_path / "custom")
     with pytest.raises(ModelError, match="--trust-remote-code"):
         preflight(_config(folder, tiny_dataset_dir))
+    preflight(_config(folder, tiny_dataset_dir, trust_remote_code=True))
+
+
+def test_a_run_needs_its_own_trust_even_when_the_catalogue_accepted_the_code(
+    store, tiny_model_dir, tiny_dataset_dir, tmp_path
+) -> None:
+    from store.errors import StoreError
+    from store.model_files import remote_code_refusal
+
+    folder = _with_remote_code(tiny_model_dir, tmp_path / "custom")
+    with pytest.raises(StoreError) as refused_at_add:
+        store.add_model(str(folder))
+    assert store.add_model(str(folder), trust_remote_code=True).details["trust_remote_code"]
+    with pytest.raises(ModelError) as refused_at_run:
+        preflight(_config(folder, tiny_dataset_dir))
+    # add and run refuse with the same sentence, each about its own --trust-remote-code
+    assert str(refused_at_run.value) == str(refused_at_add.value) == remote_code_refusal(folder)
     preflight(_config(folder, tiny_dataset_dir, trust_remote_code=True))
 
 

