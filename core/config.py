@@ -51,6 +51,9 @@ class RunConfig:
     extras: dict[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
     proxy_model: str | None = None  # amplify: the model whose attributions explain the shots
+    balance_labels: bool = False  # spread the shots over the gold labels
+    search: int = 1  # candidate shot sets scored on a dev split of the pool (1: no search)
+    dev_size: int = 50  # pool questions held out to score the candidates when search > 1
 
     def validate(self) -> RunConfig:
         if not self.methods:
@@ -78,6 +81,8 @@ class RunConfig:
             ("--rationale-tokens", self.rationale_tokens, 1),
             ("--eval-tokens", self.eval_tokens, 1),
             ("--batch-size", self.batch_size, 1),
+            ("--search", self.search, 1),
+            ("--dev-size", self.dev_size, 1),
         ):
             if value < low:
                 raise ConfigError(f"{name} must be at least {low}, not {value}")

@@ -30,6 +30,7 @@ from core.rationales import (
 from core.run_inputs import test_items
 from core.samples import Dataset, Sample
 from core.selection import Candidate, select_shots
+from core.shot_search import SearchResult, search_shots
 from core.stats import mcnemar_exact
 from core.versions import library_versions
 from core.workbench import Workbench
@@ -46,6 +47,7 @@ class MethodResult:
     rationales: list[Rationale]
     rationale_seconds: float
     vs_io: dict[str, Any] | None = None
+    dev_accuracy: float | None = None  # with --search: the chosen shots' io accuracy on dev
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +66,7 @@ class MethodResult:
                 for p in self.score.predictions
             ],
             "vs_io": self.vs_io,
+            "dev_accuracy": self.dev_accuracy,
         }
 
 
@@ -177,11 +180,36 @@ def run_protocol(
         cancel=cancel,
         events=events,
     )
+    cloze = ClozeFormat(config.cloze_choices == "listed", config.cloze_norm)
+    eval_settings = EvalSettings(
+        answer_mode=config.answer_mode, max_new_tokens=config.eval_tokens, cloze=cloze
+    )
+    context_cloze = cloze if config.answer_mode == "cloze" else None
     shots: list[Sample] = []
     candidates: list[Candidate] = []
-    if config.needs_shots:
+    search: SearchResult | None = None
+    if config.needs_shots and config.search > 1:
+        search = search_shots(
+            bench,
+            dataset.pool,
+            strategy=config.strategy,
+            n=config.shots,
+            seed=config.seed,
+            candidates=config.search,
+            dev_size=config.dev_size,
+            settings=eval_settings,
+            balance_labels=config.balance_labels,
+            cloze=context_cloze,
+        )
+        shots, candidates = search.shots, search.candidates
+    elif config.needs_shots:
         shots, candidates = select_shots(
-            bench, dataset.pool, strategy=config.strategy, n=config.shots, seed=config.seed
+            bench,
+            dataset.pool,
+            strategy=config.strategy,
+            n=config.shots,
+            seed=config.seed,
+            balance_labels=config.balance_labels,
         )
         events("shots", {"shots": [s.id for s in shots]})
     settings = RationaleSettings(
@@ -193,10 +221,6 @@ def run_protocol(
     )
     if shots and events is not no_events and not set(config.methods) & set(ATTRIBUTION_METHODS):
         preview_heatmaps(bench, shots, settings)
-    cloze = ClozeFormat(config.cloze_choices == "listed", config.cloze_norm)
-    eval_settings = EvalSettings(
-        answer_mode=config.answer_mode, max_new_tokens=config.eval_tokens, cloze=cloze
-    )
     result = RunResult(
         config=config,
         model_info={**loaded.info, "dtype": loaded.dtype},
@@ -233,7 +257,7 @@ def run_protocol(
             {r.sample_id: r.text for r in rationales},
             keywords=config.keywords,
             steps=config.steps,
-            cloze=cloze if config.answer_mode == "cloze" else None,
+            cloze=context_cloze,
         )
         score = evaluate(bench, context, items, eval_settings)
         content = context.to_content(renderer)
@@ -248,10 +272,15 @@ def run_protocol(
                 "seed": config.seed,
                 "shap_samples": config.shap_samples,
                 "rationale_tokens": config.rationale_tokens,
+                "balance_labels": config.balance_labels,
                 **({"proxy_model": config.proxy_model} if method == "amplify" else {}),
+                **({"search": search.to_dict()} if search and method_shots is shots else {}),
             },
         )
-        method_result = MethodResult(method, score, content, rationales, rationale_seconds)
+        dev_accuracy = search.dev_accuracy if search and method_shots is shots else None
+        method_result = MethodResult(
+            method, score, content, rationales, rationale_seconds, dev_accuracy=dev_accuracy
+        )
         result.methods.append(method_result)
         if on_method is not None:
             on_method(method_result)

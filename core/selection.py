@@ -61,17 +61,30 @@ def candidate_from_scores(sample: Sample, log_probs: Sequence[float]) -> Candida
 
 
 def select_shots(
-    bench: Workbench, pool: Sequence[Sample], *, strategy: str, n: int, seed: int
+    bench: Workbench,
+    pool: Sequence[Sample],
+    *,
+    strategy: str,
+    n: int,
+    seed: int,
+    balance_labels: bool = False,
 ) -> tuple[list[Sample], list[Candidate]]:
     """Walk the pool in a seeded order, scoring in batches, until n shots fit the strategy.
-    Raises ConfigError when the pool runs out first (never loops forever)."""
+    Raises ConfigError when the pool runs out first (never loops forever).
+
+    With ``balance_labels``, no gold label takes more than its share (n divided by the number of
+    gold labels in the pool, rounded up) while other fitting samples remain: if the strategy
+    cannot be balanced (a small model right only on its favourite letter), the shortfall is
+    filled in the same seeded order, so the run still gets n shots."""
     if strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
     if n > len(pool):
         raise ConfigError(f"--shots {n} is more than the {len(pool)} samples of the selection pool")
     order = list(pool)
     random.Random(seed).shuffle(order)
+    share = math.ceil(n / max(1, len({s.answer for s in pool}))) if balance_labels else n
     chosen: list[Sample] = []
+    held_back: list[Sample] = []  # fitting samples over their label's share
     examined: list[Candidate] = []
     step = max(bench.lm.batch_size, n)
     for start in range(0, len(order), step):
@@ -82,14 +95,20 @@ def select_shots(
             keep = strategy == "random" or (
                 candidate.correct if strategy == "success" else not candidate.correct
             )
-            if keep and len(chosen) < n:
+            if not keep or len(chosen) >= n:
+                continue
+            if sum(1 for c in chosen if c.answer == sample.answer) < share:
                 chosen.append(sample)
+            else:
+                held_back.append(sample)
         detail = f"{len(examined)} of {len(order)} pool samples scored"
         bench.progress(Progress("select", len(chosen), n, detail))
         if len(chosen) >= n:
             return chosen, examined
+    if len(chosen) + len(held_back) >= n:  # balance could not be kept: fill in seeded order
+        return chosen + held_back[: n - len(chosen)], examined
     raise ConfigError(
-        f"the pool has only {len(chosen)} sample(s) matching the {strategy!r} strategy "
+        f"the pool has only {len(chosen) + len(held_back)} sample(s) matching the {strategy!r} strategy "
         f"out of {len(order)}; ask for fewer shots or use another strategy"
     )
 

@@ -43,6 +43,14 @@ def preflight(config: RunConfig) -> Prepared:
     check_model(config)
     dataset = load_run_dataset(config)
     items = tuple(test_items(dataset, config))
+    if config.needs_shots and config.search > 1:
+        room = len(dataset.pool) - config.dev_size
+        if config.dev_size >= len(dataset.pool) or config.shots > room:
+            raise ConfigError(
+                f"--dev-size {config.dev_size} with --shots {config.shots} does not fit the "
+                f"{len(dataset.pool)} samples of the selection pool of {config.dataset}; "
+                "use a smaller --dev-size"
+            )
     if config.needs_shots and config.shots > len(dataset.pool):
         raise ConfigError(
             f"--shots {config.shots} is more than the {len(dataset.pool)} samples of the "

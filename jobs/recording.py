@@ -53,7 +53,12 @@ def save_method_result(
         parse_failures=score.parse_failures,
         seconds=round(score.seconds + method_result.rationale_seconds, 3),
         predictions=[p.to_dict() for p in score.predictions],
-        extra={"test_ids": [p.id for p in score.predictions], "answer_mode": config.answer_mode},
+        extra={
+            "test_ids": [p.id for p in score.predictions],
+            "answer_mode": config.answer_mode,
+            "method": method_result.method,
+            "dev_accuracy": method_result.dev_accuracy,
+        },
     )
     return SavedMethod(
         method=method_result.method,

@@ -15,6 +15,25 @@ METHODS_HELP = (
 def add_run_settings(parser: argparse.ArgumentParser) -> None:
     """Every run flag but the grid's axes (model, dataset, strategy, shots, seed)."""
     parser.add_argument(
+        "--balance-labels",
+        action="store_true",
+        help="spread the shots over the gold labels (in the seeded order)",
+    )
+    parser.add_argument(
+        "--search",
+        type=int,
+        default=1,
+        metavar="K",
+        help="try K shot sets, keep the best on a dev split of the pool (never the test items); "
+        "default 1: no search",
+    )
+    parser.add_argument(
+        "--dev-size",
+        type=int,
+        default=50,
+        help="pool questions held out to score the --search candidates (default 50)",
+    )
+    parser.add_argument(
         "--proxy-model",
         metavar="REF",
         help="amplify: the second model that picks and explains the shots (e.g. builtin:gemma3-270m)",
@@ -105,4 +124,7 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "field_map": args.field_map,
         "trust_remote_code": args.trust_remote_code,
         "proxy_model": args.proxy_model,
+        "balance_labels": args.balance_labels,
+        "search": args.search,
+        "dev_size": args.dev_size,
     }
