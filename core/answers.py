@@ -58,6 +58,8 @@ class MethodScore:
     parse_failures: int
     seconds: float
     predictions: list[Prediction]
+    forward_passes: int = 0  # evaluation's own work (items reused from the store cost none)
+    generated_tokens: int = 0
 
 
 def read_answer(text: str, labels: Sequence[str]) -> str | None:

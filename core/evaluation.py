@@ -164,6 +164,7 @@ def evaluate(
         )
     renderer, cache = bench.renderer, bench.cache
     started = time.perf_counter()
+    passes_before, tokens_before = bench.lm.forward_passes, bench.lm.generated_tokens
     stage = f"evaluate:{context.method}"
     context_key = content_hash(
         {
@@ -227,6 +228,8 @@ def evaluate(
         parse_failures=sum(p.parse_failure for p in ordered),
         seconds=round(time.perf_counter() - started, 3),
         predictions=ordered,
+        forward_passes=bench.lm.forward_passes - passes_before,
+        generated_tokens=bench.lm.generated_tokens - tokens_before,
     )
 
 

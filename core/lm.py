@@ -231,6 +231,9 @@ class LanguageModel:
         self.softcap = getattr(model.config, "final_logit_softcapping", None)
         self._prefix_memo: tuple[tuple[int, ...], Any] | None = None
         self._cache_keyword = cache_keyword(model)
+        # work counters (evaluation reports their growth as a method's cost)
+        self.forward_passes = 0  # forward passes through the key/value-cached paths
+        self.generated_tokens = 0  # tokens produced by generate()
 
     def _stop_ids(self) -> set[int]:
         ids: set[int] = set()
@@ -257,6 +260,7 @@ class LanguageModel:
         """One forward pass that uses (and returns) a key/value cache, keeping the logits of the
         last ``keep`` positions (0: all): ``(output, new cache)``."""
         inputs[self._cache_keyword] = cache
+        self.forward_passes += 1
         out = self.model(**inputs, use_cache=True, logits_to_keep=keep)
         return out, returned_cache(out)
 
@@ -649,6 +653,7 @@ class LanguageModel:
         result: list[Generation | None] = [None] * len(suffixes)
         for i, generation in zip(order, generated, strict=True):
             result[i] = generation
+            self.generated_tokens += len(generation.token_ids)
         return [g for g in result if g is not None]
 
     def _generate_batch(

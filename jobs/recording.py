@@ -58,6 +58,8 @@ def save_method_result(
             "answer_mode": config.answer_mode,
             "method": method_result.method,
             "dev_accuracy": method_result.dev_accuracy,
+            "forward_passes": score.forward_passes,
+            "generated_tokens": score.generated_tokens,
         },
     )
     return SavedMethod(

@@ -280,3 +280,19 @@ def test_mcnemar_by_hand() -> None:
     assert mcnemar_exact([t] * 10, [f] * 10)["p_value"] == pytest.approx(0.001953, abs=1e-6)
     with pytest.raises(ValueError):
         mcnemar_exact([t], [t, f])
+
+
+def test_evaluation_reports_its_own_work(tiny_lm, tiny_renderer) -> None:
+    shots, items = tiny.samples(2, seed=71), tiny.samples(3, seed=72, prefix="t")
+    rationales = {s.id: templates.ph_cot_rationale("Iron is magnetic", 1, s.answer) for s in shots}
+    context = build_context("ph_cot", shots, rationales, keywords=2, steps=1)
+    cache = MemoryCache()
+    settings = EvalSettings(max_new_tokens=6)
+    first = _evaluate(tiny_lm, tiny_renderer, context, items, settings, cache)
+    assert first.forward_passes > 0 and 3 <= first.generated_tokens <= 18
+    again = _evaluate(tiny_lm, tiny_renderer, context, items, settings, cache)
+    assert again.forward_passes == 0 and again.generated_tokens == 0  # all reused
+    io = _evaluate(
+        tiny_lm, tiny_renderer, build_context("io", shots, {}, keywords=2, steps=1), items
+    )
+    assert io.forward_passes >= 1 and io.generated_tokens == 0
