@@ -289,9 +289,14 @@ def _generate_predictions(
     cloze_jobs: list[int] = []
     for index, (item, generation) in enumerate(zip(items, generations, strict=True)):
         text = generation.text
-        if settings.answer_mode == "cloze" and CLOZE_ANSWER.search(text):
+        if settings.answer_mode == "cloze" and not ANSWER_PATTERN.search(text):
+            # The answer's text is scored after "answer is"; a rationale that never reached the
+            # phrase gets it appended (and counts as unparsed), so every item is still scored.
+            forced = not CLOZE_ANSWER.search(text)
+            if forced:
+                text = f"{text.rstrip()} {templates.FORCED_CLOZE_ENDING}"
             cloze_jobs.append(index)
-            out.append(Prediction(item.id, item.answer, None, False, False, text))
+            out.append(Prediction(item.id, item.answer, None, False, forced, text))
             continue
         if settings.answer_mode == "label" and OPEN_ANSWER.search(text):
             label_jobs.append(index)
@@ -326,7 +331,11 @@ def _generate_predictions(
             settings.cloze,
         )
         for index, prediction in zip(cloze_jobs, scored, strict=True):
-            out[index] = replace(prediction, output=out[index].output + prediction.output)
+            out[index] = replace(
+                prediction,
+                output=out[index].output + prediction.output,
+                parse_failure=out[index].parse_failure,
+            )
     for prediction in out:
         bench.events(
             "text",

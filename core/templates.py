@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 ANSWER_OPENING = "The answer is ("
 CLOZE_OPENING = "The answer is"  # cloze: the choice's text follows
+FORCED_CLOZE_ENDING = "Therefore, the answer is"  # appended when a rationale never got there
 
 INSTRUCTION_PLAIN = "Choose the right answer."
 INSTRUCTION_KEYWORDS = (

@@ -183,7 +183,10 @@ def test_rationale_methods_in_cloze_mode_score_after_the_generated_answer_phrase
     assert first.choice_scores is not None and len(first.choice_scores) == len(items[0].choices)
     assert first.output.startswith(" Iron sticks, therefore the answer is ")
     assert not first.parse_failure and first.pred in items[0].labels
-    assert second.parse_failure and second.pred is None and not second.correct
+    # never reached the phrase: it is appended, scored, and the item counts as unparsed
+    assert second.parse_failure and second.pred in items[1].labels
+    assert second.output.startswith(" no idea Therefore, the answer is ")
+    assert second.choice_scores is not None
     assert third.pred == "B" and third.choice_scores is None  # a label it wrote itself is read
 
 
