@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +22,8 @@ ALL_METHODS = (
 )
 STRATEGIES = ("success", "error", "random")
 ANSWER_MODES = ("parse", "label", "cloze")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 CLOZE_CHOICES = ("listed", "hidden")
 CLOZE_NORMS = ("bytes", "tokens", "none")
 
@@ -90,6 +93,12 @@ class RunConfig:
             raise ConfigError("the amplify method needs --proxy-model (a second model)")
         if self.proxy_model and self.proxy_model == self.model:
             raise ConfigError("--proxy-model must be a different model from --model")
+        if self.dtype is not None and self.dtype not in DTYPES:
+            raise ConfigError(f"unknown --dtype {self.dtype!r}; use one of {', '.join(DTYPES)}")
+        if self.device is not None and not DEVICE_PATTERN.match(self.device):
+            raise ConfigError(
+                f"unknown --device {self.device!r}; use auto, cpu, mps, cuda or cuda:N"
+            )
         if self.answer_mode not in ANSWER_MODES:
             raise ConfigError(
                 f"unknown answer mode {self.answer_mode!r}; use one of {', '.join(ANSWER_MODES)}"

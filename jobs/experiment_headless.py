@@ -15,6 +15,7 @@ from core.errors import SaTuiError
 from core.progress import CancelToken, Progress
 from jobs.experiment import CellOutcome, Grid
 from jobs.headless import EXIT_OK, guarded_main
+from jobs.outputs import check_creatable, check_output_file, write_output
 
 if TYPE_CHECKING:
     from store.facade import Store
@@ -36,6 +37,8 @@ def show_report(experiment_id: str, *, report_dir: Path | None = None) -> int:
     def body(console: Console, cancel: CancelToken, started: list[str]) -> int:
         from store.facade import Store
 
+        if report_dir is not None:
+            check_report_dir(report_dir)
         with Store.open() as store:
             experiment = store.get_experiment(experiment_id)
             _report(store, experiment.config, report_dir, console)
@@ -50,11 +53,11 @@ def _run(grid: Grid, report_dir: Path | None, console: Console, cancel: CancelTo
     from store.facade import Store
 
     grid.validate()
-    if report_dir is not None:
-        check_report_dir(report_dir)
     cells = grid.cells()
     for cell in cells:  # every cell's inputs are checked before anything is written
         preflight(cell.config)
+    if report_dir is not None:
+        check_report_dir(report_dir)
     with Store.open() as store:
         console.print(plan_estimate(store, cells), highlight=False, soft_wrap=True)
         status = CellStatus(console)
@@ -90,33 +93,22 @@ def _report(
             "csv": to_csv(report),
             "json": json.dumps(to_json(report), indent=2) + "\n",
         }
-        for kind, name in REPORT_FILES.items():
-            write_report_file(report_dir / name, kind, texts[kind])
+        for kind, target in zip(REPORT_FILES, check_report_dir(report_dir), strict=True):
+            write_output(target, f"report-{kind}", texts[kind])
         console.print(f"wrote the report to {report_dir.resolve()}", highlight=False)
 
 
-def check_report_dir(folder: Path) -> None:
-    """Refuse a report folder whose report files sa-tui did not write (before any work)."""
-    from store.export_marks import is_own_file
-
+def check_report_dir(folder: Path) -> list[Path]:
+    """The report files' paths, refused (one sentence) before any work when one of them is not
+    sa-tui's to replace or the folder cannot be made."""
     if folder.exists() and not folder.is_dir():
         raise SaTuiError(f"--report {folder} is a file; give a folder")
-    for kind, name in REPORT_FILES.items():
-        path = (folder / name).absolute()
-        if (path.exists() or path.is_symlink()) and not is_own_file(path, f"report-{kind}"):
-            raise SaTuiError(
-                f"{path} already exists and is not an unchanged sa-tui report; choose another "
-                "--report folder (sa-tui never replaces what it did not write)"
-            )
-
-
-def write_report_file(path: Path, kind: str, text: str) -> None:
-    from core.atomic import write_text_atomic
-    from store.export_marks import record_file
-
-    target = path.absolute()
-    write_text_atomic(target, text)
-    record_file(target, f"report-{kind}", "experiment report")
+    targets = [
+        check_output_file(folder / name, f"report-{kind}", "--report")
+        for kind, name in REPORT_FILES.items()
+    ]
+    check_creatable(folder, "--report")
+    return targets
 
 
 class CellStatus:

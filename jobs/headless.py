@@ -8,6 +8,7 @@ begun (out of memory, an unexpected error: the traceback is in ``logs/run.log``)
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import time
@@ -21,7 +22,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, Tim
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from core.atomic import write_json_atomic
 from core.config import RunConfig
 from core.errors import CancelledError, SaTuiError
 from core.progress import CancelToken, Progress
@@ -178,19 +178,28 @@ def _run(
     resume: str | None,
     use_store: bool,
 ) -> int:
+    from jobs.outputs import check_output_file, write_output
+    from jobs.preflight import preflight
     from jobs.run import resume_config, run_job
 
     out = Console()
     store: Store | None = None
-    if use_store:
+    if resume:
+        if not use_store:
+            raise SaTuiError("--resume needs the store; drop --no-store")
         from store.facade import Store
 
         store = Store.open()
-        if resume:
-            resume, config = resume_config(store, resume)
-            console.print(f"resuming run {resume}", highlight=False)
+        resume, config = resume_config(store, resume)
+        console.print(f"resuming run {resume}", highlight=False)
     if config is None:
         raise SaTuiError("nothing to run: give --model, --dataset and --method, or --resume RUN_ID")
+    prepared = preflight(config)  # bad input is refused before the store is even opened
+    target = check_output_file(json_path, "run-json", "--json") if json_path else None
+    if use_store and store is None:
+        from store.facade import Store
+
+        store = Store.open()
 
     def on_started(run_id: str) -> None:
         started.append(run_id)
@@ -204,14 +213,16 @@ def _run(
             cancel=cancel,
             resume=resume,
             on_started=on_started,
+            prepared=prepared,
         )
     payload = outcome.result.to_json()
     if outcome.run_id is not None:
         payload["run_id"] = outcome.run_id
     out.print(results_table(payload))
-    if json_path is not None:
-        write_json_atomic(json_path.expanduser(), payload)
-        console.print(f"wrote {json_path.expanduser().resolve()}", highlight=False)
+    if target is not None:
+        text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+        write_output(target, "run-json", text)
+        console.print(f"wrote {target}", highlight=False)
     return EXIT_OK
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import RunConfig
-from core.errors import ConfigError, ModelError
+from core.errors import ConfigError, ModelError, SaTuiError
 from core.models.builtin import builtin_spec
 from core.models.loading import check_folder, parse_model_ref
 from core.prompts import question_layout
@@ -24,6 +25,7 @@ from core.run_inputs import load_run_dataset, test_items
 from core.samples import Dataset, Sample
 from core.words import count_rankable, split_words
 from store.model_files import needs_remote_code, remote_code_refusal
+from store.weights import read_gguf, read_safetensors_tensors
 
 KEYWORD_METHODS = ("deeplift", "kernelshap", "leave_one_out", "random", "self_topk")
 
@@ -91,16 +93,34 @@ def check_model_ref(ref: str, config: RunConfig) -> None:
         folder = Path(parsed.value)
         check_folder(folder, allow_pickle=False)
         check_remote_code(folder, config)
+        check_weight_headers(folder)
+    elif parsed.kind == "gguf":
+        _readable(read_gguf, Path(parsed.value))
     elif parsed.kind == "hub":
         snapshot = _cached_snapshot(parsed.value, parsed.revision)
         if snapshot is not None:
             check_folder(snapshot, allow_pickle=False)
             check_remote_code(snapshot, config)
+            check_weight_headers(snapshot)
         elif os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
             raise ModelError(
                 f"the model {parsed.value!r} is not in the local Hugging Face cache and "
                 "HF_HUB_OFFLINE is set; download it first or pass a local folder or .gguf file"
             )
+
+
+def check_weight_headers(folder: Path) -> None:
+    """Every safetensors file's header reads (a truncated or foreign file is refused here,
+    not after the run record is written). Reads headers only, never the weights."""
+    for path in sorted(folder.glob("*.safetensors")):
+        _readable(read_safetensors_tensors, path)
+
+
+def _readable(reader: Callable[[Path], object], path: Path) -> None:
+    try:
+        reader(path)
+    except SaTuiError as error:
+        raise ModelError(str(error)) from None
 
 
 def check_remote_code(folder: Path, config: RunConfig) -> None:

@@ -54,10 +54,13 @@ def run_job(
     resume: str | None = None,
     on_started: Callable[[str], None] | None = None,
     on_saved: Callable[[SavedMethod], None] | None = None,
+    prepared: Prepared | None = None,
 ) -> JobOutcome:
-    """Run (or, with ``resume``, finish) one configuration; see the module docstring."""
+    """Run (or, with ``resume``, finish) one configuration; see the module docstring.
+    ``prepared``: the result of an earlier :func:`preflight` of ``config`` (not repeated)."""
     progress(Progress("dataset", 0, 1, config.dataset))
-    prepared = preflight(config)
+    if prepared is None or prepared.config != config:
+        prepared = preflight(config)
     progress(
         Progress(
             "dataset",

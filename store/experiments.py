@@ -98,7 +98,7 @@ def find(session: Session, text: str) -> ExperimentRecord:
             raise StoreError(f"the experiment id {wanted!r} is ambiguous; give more characters")
     ids = session.exec(select(ExperimentRow.id)).all()
     near = difflib.get_close_matches(wanted, list(ids), n=3)
-    hint = f"; did you mean {', '.join(near)}?" if near else "; see sa-tui experiment list"
+    hint = f"; did you mean {', '.join(near)}?" if near else "; see sa-tui experiments list"
     raise StoreError(f"there is no experiment {text!r}{hint}")
 
 
