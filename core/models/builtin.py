@@ -18,6 +18,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from core.atomic import usual_permissions
 from core.errors import ModelError
 from core.paths import models_dir
 
@@ -126,6 +127,7 @@ def ensure_converted(name: str, convert: Converter | None = None) -> Path:
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=target.parent))
         try:
             (convert or convert_gguf)(name, staging)
+            os.chmod(staging, usual_permissions(folder=True))  # mkdtemp made it private
             os.rename(staging, target)
         except OSError as error:
             shutil.rmtree(staging, ignore_errors=True)
