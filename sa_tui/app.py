@@ -1,4 +1,4 @@
-"""The sa-tui application: four screens (modes), one worker client, one error modal.
+"""The sa-tui application: five screens (modes), one worker client, one error modal.
 
 Never imports torch, transformers, captum or shap (``tests/ui/test_imports.py`` proves it): the
 heavy work happens in ``python -m jobs.worker``, started in the background after the first
@@ -29,15 +29,18 @@ from sa_tui.data import DataSource
 from sa_tui.messages import (
     CancelBuild,
     ClearBuild,
+    OpenRun,
     PickForBuild,
     PickOnForm,
     SelectPrompt,
     ShowOnExport,
+    ShowRun,
     StartBuild,
     StartFromForm,
 )
 from sa_tui.screens.build import BuildScreen
 from sa_tui.screens.catalogue import CatalogueScreen
+from sa_tui.screens.experiments import ExperimentsScreen
 from sa_tui.screens.export import ExportScreen
 from sa_tui.screens.modals import ErrorScreen, HelpScreen
 from sa_tui.screens.runs import RunsScreen
@@ -50,6 +53,7 @@ SCREEN_KEYS = (
     ("2", "build", "Build"),
     ("3", "runs", "Runs & Prompts"),
     ("4", "export", "Export"),
+    ("5", "experiments", "Experiments"),
 )
 
 
@@ -61,6 +65,7 @@ class SaTuiApp(App[int]):
         "build": BuildScreen,
         "runs": RunsScreen,
         "export": ExportScreen,
+        "experiments": ExperimentsScreen,
     }
     DEFAULT_MODE = "catalogue"
     BINDINGS = [
@@ -246,6 +251,10 @@ class SaTuiApp(App[int]):
     def _show_on_export(self, request: ShowOnExport) -> None:
         self.send_to_mode("export", SelectPrompt(request.ref))
 
+    @on(OpenRun)
+    def _open_run(self, request: OpenRun) -> None:
+        self.send_to_mode("runs", ShowRun(request.run_id, back_to=request.back_to))
+
     def _palette_restart(self) -> None:
         if self.build.active:
             self.notify("Cancel the build first (ctrl+x).", severity="warning")
@@ -334,7 +343,7 @@ class SaTuiApp(App[int]):
             self.notify("Build cancelled. ctrl+r starts it again.")
 
     def _learn_costs(self) -> None:
-        from sa_tui.estimate import calibrate, estimate
+        from core.estimate import calibrate, estimate
 
         model = str(self.build.config.get("model"))
         costs = dict(self.settings.costs)

@@ -125,6 +125,91 @@ class RunDetail:
 
 
 @dataclass(frozen=True)
+class ExperimentView:
+    """One experiment grid: its axes, its methods and how far it got."""
+
+    id: str
+    status: str  # running | done | failed | cancelled | interrupted
+    cells: int
+    cells_done: int
+    models: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+    strategies: tuple[str, ...] = ()
+    shots: tuple[int, ...] = ()
+    seeds: tuple[int, ...] = ()
+    methods: tuple[str, ...] = ()
+    created: str = ""
+    updated: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class CellView:
+    """One cell of a grid and the state of its newest run ("pending" when it has none)."""
+
+    model: str
+    dataset: str
+    strategy: str
+    shots: int
+    seed: int
+    state: str  # pending, or the run's status
+    run_id: str = ""
+    accuracies: dict[str, float] = field(default_factory=dict)  # method -> accuracy
+
+
+@dataclass(frozen=True)
+class ComparisonView:
+    """A method minus a baseline, paired on seeds and items; ``p_holm`` is Holm-adjusted."""
+
+    baseline: str
+    mean_difference: float
+    ci_low: float
+    ci_high: float
+    p_holm: float
+    significant: bool
+    wins: int
+    ties: int
+    losses: int
+
+
+@dataclass(frozen=True)
+class ReportRowView:
+    """One method in one (model, dataset, strategy, shots) group, over its seeds."""
+
+    model: str
+    dataset: str
+    strategy: str
+    shots: int
+    method: str
+    seeds: int
+    items: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    unparsed_total: int = 0
+    seconds_per_seed: float = 0.0
+    comparisons: dict[str, ComparisonView] = field(default_factory=dict)  # baseline -> comparison
+
+    @property
+    def group(self) -> tuple[str, str, str, int]:
+        return (self.model, self.dataset, self.strategy, self.shots)
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """An experiment's report over its finished cells (no rows: none is finished yet)."""
+
+    experiment_id: str
+    rows: list[ReportRowView] = field(default_factory=list)
+    baselines: tuple[str, ...] = ("io", "zero_shot")
+    alpha: float = 0.05
+    comparison_count: int = 0
+    cells_finished: int = 0
+    cells_total: int = 0
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RemovalPlan:
     """What removing a catalogue entry would do (shown before asking to confirm)."""
 
@@ -164,6 +249,12 @@ class DataSource(Protocol):
     def export(self, prompt_ref: str, fmt: str, path: str, *, force: bool = False) -> str: ...
 
     def export_text(self, prompt_ref: str, fmt: str) -> str: ...
+
+    def experiments(self) -> list[ExperimentView]: ...
+
+    def experiment_cells(self, experiment_id: str) -> list[CellView]: ...
+
+    def experiment_report(self, experiment_id: str) -> ReportView: ...
 
 
 def human_size(size: int | None) -> str:

@@ -3,10 +3,10 @@
 Screens never hold a reference to another screen, and the App never calls into a screen:
 
 - requests bubble from a screen up to the App (``post_message`` on the screen), which acts on them
-  or routes them on: ``PickForBuild``, ``ShowOnExport``, ``StartBuild``, ``CancelBuild``,
-  ``ClearBuild``;
+  or routes them on: ``PickForBuild``, ``ShowOnExport``, ``OpenRun``, ``StartBuild``,
+  ``CancelBuild``, ``ClearBuild``;
 - commands go from the App to the first screen of a mode (they do not bubble back):
-  ``StartFromForm``, ``PickOnForm``, ``SelectPrompt``;
+  ``StartFromForm``, ``PickOnForm``, ``SelectPrompt``, ``ShowRun``;
 - build progress is the App's ``build_change`` reactive (see ``sa_tui.build_state.BuildChange``),
   which the Build screen watches.
 """
@@ -36,6 +36,16 @@ class ShowOnExport(Message):
     def __init__(self, ref: str) -> None:
         super().__init__()
         self.ref = ref
+
+
+class OpenRun(Message):
+    """Show this run's detail on the Runs screen; ``back_to`` is the mode that escape returns to
+    (None: the Runs list)."""
+
+    def __init__(self, run_id: str, back_to: str | None = None) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.back_to = back_to
 
 
 class StartBuild(Message):
@@ -81,3 +91,12 @@ class SelectPrompt(ScreenCommand):
     def __init__(self, ref: str) -> None:
         super().__init__()
         self.ref = ref
+
+
+class ShowRun(ScreenCommand):
+    """Open a run's detail from the Runs screen; escape there returns to mode ``back_to``."""
+
+    def __init__(self, run_id: str, back_to: str | None = None) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.back_to = back_to

@@ -13,17 +13,23 @@ from pathlib import Path
 from typing import Any
 
 from sa_tui.data import (
+    CellView,
+    ComparisonView,
     DatasetRow,
+    ExperimentView,
     MethodView,
     ModelRow,
     PredictionView,
     PromptRow,
     RemovalPlan,
+    ReportRowView,
+    ReportView,
     RunDetail,
     RunRow,
     ShotView,
 )
 
+EXPERIMENT_PAGE = 100
 PROMPT_PAGE = 500  # prompt versions listed (newest first)
 RUN_PAGE = 200
 
@@ -262,6 +268,56 @@ class StoreSource:
     def shots_for_prompt(self, prompt_id: str, run_id: str | None = None) -> list[ShotView]:
         return self._shots(self.store.get_prompt_version(int(prompt_id)), run_id)
 
+    # --------------------------------------------------------------------------- experiments
+    def experiments(self) -> list[ExperimentView]:
+        return [
+            experiment_view(record) for record in self.store.list_experiments(limit=EXPERIMENT_PAGE)
+        ]
+
+    def experiment_cells(self, experiment_id: str) -> list[CellView]:
+        store = self.store
+        record = store.get_experiment(experiment_id)
+        cells = []
+        for cell in record.config.get("cells", []):
+            run = store.latest_run_for_hash(str(cell.get("config_hash", "")))
+            scores = store.method_scores_for_run(run.id) if run is not None else {}
+            cells.append(
+                CellView(
+                    model=str(cell.get("model", "")),
+                    dataset=str(cell.get("dataset", "")),
+                    strategy=str(cell.get("strategy", "")),
+                    shots=int(cell.get("shots", 0)),
+                    seed=int(cell.get("seed", 0)),
+                    state="pending" if run is None else run.status,
+                    run_id="" if run is None else run.id,
+                    accuracies={method: score.value for method, score in scores.items()},
+                )
+            )
+        return cells
+
+    def experiment_report(self, experiment_id: str) -> ReportView:
+        """The report over the finished cells; numpy (and scipy) load here, in a thread."""
+        from core.report import build_report
+        from jobs.experiment import cell_results
+
+        record = self.store.get_experiment(experiment_id)
+        total = len(record.config.get("cells", []))
+        results = cell_results(self.store, record.config)
+        if not results:
+            return ReportView(record.id, cells_total=total)
+        finished = {(r.model, r.dataset, r.strategy, r.shots, r.seed) for r in results}
+        report = build_report(results)
+        return ReportView(
+            experiment_id=record.id,
+            rows=[report_row_view(row) for row in report.rows],
+            baselines=tuple(report.baselines),
+            alpha=report.alpha,
+            comparison_count=report.comparison_count,
+            cells_finished=len(finished),
+            cells_total=total,
+            notes=tuple(report.notes),
+        )
+
     # -------------------------------------------------------------------------------- export
     def export(self, prompt_ref: str, fmt: str, path: str, *, force: bool = False) -> str:
         from store.export import export_prompt
@@ -273,3 +329,55 @@ class StoreSource:
         from store.export import render
 
         return str(render(self.store.resolve_prompt(prompt_ref), fmt))
+
+
+def experiment_view(record: Any) -> ExperimentView:
+    config = dict(record.config or {})
+    settings = dict(config.get("settings") or {})
+    return ExperimentView(
+        id=record.id,
+        status=record.status,
+        cells=record.cells,
+        cells_done=record.cells_done,
+        models=tuple(str(m) for m in config.get("models", [])),
+        datasets=tuple(str(d) for d in config.get("datasets", [])),
+        strategies=tuple(str(s) for s in config.get("strategies", [])),
+        shots=tuple(int(n) for n in config.get("shots", [])),
+        seeds=tuple(int(s) for s in config.get("seeds", [])),
+        methods=tuple(str(m) for m in settings.get("methods", [])),
+        created=stamp(record.created_at),
+        updated=stamp(record.updated_at),
+        error=record.error or "",
+    )
+
+
+def report_row_view(row: Any) -> ReportRowView:
+    """A ``core.report.ReportRow`` as the UI's plain row."""
+    return ReportRowView(
+        model=row.model,
+        dataset=row.dataset,
+        strategy=row.strategy,
+        shots=row.shots,
+        method=row.method,
+        seeds=len(row.seeds),
+        items=row.items,
+        accuracy=row.accuracy,
+        ci_low=row.ci_low,
+        ci_high=row.ci_high,
+        unparsed_total=row.unparsed_total,
+        seconds_per_seed=row.seconds_per_seed,
+        comparisons={
+            baseline: ComparisonView(
+                baseline=baseline,
+                mean_difference=c.mean_difference,
+                ci_low=c.ci_low,
+                ci_high=c.ci_high,
+                p_holm=c.p_holm,
+                significant=c.significant,
+                wins=c.wins,
+                ties=c.ties,
+                losses=c.losses,
+            )
+            for baseline, c in row.comparisons.items()
+        },
+    )

@@ -37,6 +37,8 @@ METHOD_HELP = {
     "leave_one_out": "occlusion keywords",
     "random": "random keywords",
 }
+# amplify needs a second (proxy) model, which the form has no field for yet: the CLI runs it
+FORM_METHODS = tuple(m for m in ALL_METHODS if m in METHOD_HELP)
 DEFAULT_FORM: dict[str, Any] = {
     "model": "builtin:smollm2-135m",
     "dataset": "builtin:snarks",
@@ -112,7 +114,7 @@ class BuildScreen(Screen[None]):
                 yield SelectionList[str](
                     *[
                         Selection(f"{m:<13} {METHOD_HELP[m]}", m, m in form["methods"])
-                        for m in ALL_METHODS
+                        for m in FORM_METHODS
                     ],
                     id="methods",
                 )
@@ -225,7 +227,7 @@ class BuildScreen(Screen[None]):
             value = self.query_one(f"#{field}", Select).value
             values[field] = value if isinstance(value, str) else ""
         values["methods"] = [
-            m for m in ALL_METHODS if m in self.query_one("#methods", SelectionList).selected
+            m for m in FORM_METHODS if m in self.query_one("#methods", SelectionList).selected
         ]
         for field, _ in NUMBER_FIELDS:
             text = self.query_one(f"#{field.replace('_', '-')}", Input).value.strip()
@@ -267,7 +269,9 @@ class BuildScreen(Screen[None]):
         self.update_methods_label()
 
     def update_methods_label(self) -> None:
-        chosen = [m for m in ALL_METHODS if m in self.query_one("#methods", SelectionList).selected]
+        chosen = [
+            m for m in FORM_METHODS if m in self.query_one("#methods", SelectionList).selected
+        ]
         text = ", ".join(chosen) if chosen else "none: space ticks"
         self.query_one("#methods-label", Label).update(
             Content.assemble(("Methods ", ""), (text, "bold $accent"))

@@ -40,9 +40,10 @@ class RunDetailScreen(Screen[None]):
 
     app: SaTuiApp
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, back_to: str | None = None) -> None:
         super().__init__()
         self.run_id = run_id
+        self.back_to = back_to  # the mode escape returns to (None: stay on Runs)
         self.detail: RunDetail | None = None
         self.method_index = 0
 
@@ -177,6 +178,8 @@ class RunDetailScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+        if self.back_to is not None:
+            self.app.switch_mode(self.back_to)
 
     def action_tab(self, step: int) -> None:
         tabs = self.query_one("#run-tabs", TabbedContent)

@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static, TabbedContent, TabPane
 
 from sa_tui.data import PromptRow, RunRow
-from sa_tui.messages import ShowOnExport
+from sa_tui.messages import ShowOnExport, ShowRun
 from sa_tui.screens.modals import TextScreen
 from sa_tui.widgets.navbar import NavBar
 
@@ -354,6 +354,12 @@ class RunsScreen(Screen[None]):
             prompt = self.current_prompt()
             if prompt is not None:
                 self.show_prompt(prompt)
+
+    @on(ShowRun)
+    def _show_run(self, command: ShowRun) -> None:
+        from sa_tui.screens.run_detail import RunDetailScreen
+
+        self.app.push_screen(RunDetailScreen(command.run_id, back_to=command.back_to))
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:

@@ -1,4 +1,8 @@
-"""The top line: the four screens with their keys (the current one highlighted) and the worker."""
+"""The top line: the five screens with their keys (the current one highlighted) and the worker.
+
+It is drawn in the first layout that fits the width: full titles, then first words only, then
+closer together without the worker's pid, then without the sa-tui label, then without the
+worker's state."""
 
 from __future__ import annotations
 
@@ -10,6 +14,14 @@ SCREENS = (
     ("2", "build", "Build"),
     ("3", "runs", "Runs & Prompts"),
     ("4", "export", "Export"),
+    ("5", "experiments", "Experiments"),
+)
+# (first words only, no gap between screens, sa-tui label, worker pid), widest first
+LAYOUTS = (
+    (False, False, True, True),
+    (True, False, True, True),
+    (True, True, True, False),
+    (True, True, False, False),
 )
 STATE_STYLES = {
     "ready": "$success",
@@ -37,22 +49,30 @@ class NavBar(Widget):
         self.refresh()
 
     def render(self) -> Content:
+        state = str(getattr(self.app, "worker_status", ""))
+        width = self.size.width
+        for short, close, brand, pid in LAYOUTS:
+            left = self._screens(short=short, close=close, brand=brand)
+            right = self._worker(state if pid else state.split(" pid ")[0])
+            gap = width - left.cell_length - right.cell_length
+            if gap >= 1:
+                return Content.assemble(left, " " * gap, right)
+        return left
+
+    def _screens(self, *, short: bool, close: bool, brand: bool) -> Content:
         current = getattr(self.app, "current_mode", "")
-        narrow = self.size.width < 100
-        parts: list[tuple[str, str] | str] = [(" sa-tui ", "bold $accent")]
+        parts: list[tuple[str, str] | str] = [(" sa-tui ", "bold $accent")] if brand else []
         for key, mode, title in SCREENS:
-            if narrow:
+            if short:
                 title = title.split(" ")[0]
             style = "bold reverse $primary" if mode == current else ""
-            parts.append(" ")
+            if not close:
+                parts.append(" ")
             parts.append((f" {key} ", "bold $accent" if mode != current else style))
             parts.append((f"{title} ", style))
-        state = str(getattr(self.app, "worker_status", ""))
-        left = Content.assemble(*parts)
-        right = Content.assemble(
+        return Content.assemble(*parts)
+
+    def _worker(self, state: str) -> Content:
+        return Content.assemble(
             ("worker ", "dim"), (state, STATE_STYLES.get(state.split(" ")[0], "")), " "
         )
-        gap = self.size.width - left.cell_length - right.cell_length
-        if gap < 1:
-            return left
-        return Content.assemble(left, " " * gap, right)

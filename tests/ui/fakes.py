@@ -12,12 +12,17 @@ from typing import Any
 
 from jobs import protocol
 from sa_tui.data import (
+    CellView,
+    ComparisonView,
     DatasetRow,
+    ExperimentView,
     MethodView,
     ModelRow,
     PredictionView,
     PromptRow,
     RemovalPlan,
+    ReportRowView,
+    ReportView,
     RunDetail,
     RunRow,
     ShotView,
@@ -175,6 +180,119 @@ def demo_runs() -> list[RunRow]:
     ]
 
 
+GRID_METHODS = ("zero_shot", "io", "deeplift", "kernelshap", "self_topk", "ph_cot", "auto_cot")
+GRID_SEEDS = (0, 1, 2)
+GRID_RUN_IDS = ("run0101dddd", "run0102eeee", "run0103ffff")
+
+
+def demo_experiments() -> list[ExperimentView]:
+    """Newest first: a finished 3-seed grid, a running one with no finished cell, and an
+    interrupted 2-dataset grid."""
+    shared = {"methods": GRID_METHODS, "strategies": ("success",), "shots": (2,)}
+    return [
+        ExperimentView(
+            "x5e1f00d", "done", 3, 3, ("builtin:smollm2-135m",), ("builtin:snarks",),
+            seeds=GRID_SEEDS, created="2025-01-05T11:00:00", updated="2025-01-05T12:00:00",
+            **shared,
+        ),
+        ExperimentView(
+            "x77aa01b", "running", 2, 0, ("builtin:gemma3-270m",), ("builtin:snarks",),
+            seeds=(0, 1), created="2025-01-04T09:00:00", updated="2025-01-04T09:01:00",
+            **shared,
+        ),
+        ExperimentView(
+            "x0c0ffee", "interrupted", 4, 1, ("builtin:smollm2-135m",),
+            ("builtin:snarks", "builtin:commonsense-qa"), seeds=(0, 1),
+            created="2025-01-03T08:00:00", updated="2025-01-03T08:30:00", **shared,
+        ),
+    ]  # fmt: skip
+
+
+# method: (accuracy, CI, Δ vs io (mean, CI, p Holm), Δ vs zero_shot, wins/ties/losses vs io, unparsed)
+GRID_FIGURES: dict[str, tuple[Any, ...]] = {
+    "zero_shot": (0.400, (0.31, 0.49), (0.053, (-0.02, 0.12), 0.41), None, (2, 0, 1), 0),
+    "io": (0.347, (0.27, 0.43), None, (-0.053, (-0.12, 0.02), 0.41), None, 0),
+    "deeplift": (0.450, (0.36, 0.53), (0.103, (0.04, 0.17), 0.012), (0.05, (-0.01, 0.11), 0.3), (3, 0, 0), 2),
+    "kernelshap": (0.410, (0.33, 0.50), (0.063, (-0.01, 0.13), 0.21), (0.01, (-0.05, 0.07), 1.0), (2, 1, 0), 1),
+    "self_topk": (0.380, (0.30, 0.46), (0.033, (-0.03, 0.10), 0.64), (-0.02, (-0.09, 0.05), 1.0), (2, 0, 1), 0),
+    "ph_cot": (0.280, (0.20, 0.36), (-0.067, (-0.12, -0.02), 0.0004), (-0.12, (-0.19, -0.05), 0.003), (0, 0, 3), 44),
+    "auto_cot": (0.430, (0.35, 0.51), (0.083, (0.01, 0.15), 0.09), (0.03, (-0.03, 0.09), 0.88), (3, 0, 0), 3),
+}  # fmt: skip
+
+
+def _comparison(baseline: str, figures: Any, wtl: tuple[int, int, int]) -> ComparisonView:
+    mean, (low, high), p = figures
+    return ComparisonView(baseline, mean, low, high, p, p < 0.05, *wtl)
+
+
+def demo_report() -> ReportView:
+    rows = []
+    for method, (acc, (low, high), vs_io, vs_zero, wtl, unparsed) in GRID_FIGURES.items():
+        comparisons = {}
+        if vs_io is not None:
+            comparisons["io"] = _comparison("io", vs_io, wtl)
+        if vs_zero is not None:
+            comparisons["zero_shot"] = _comparison("zero_shot", vs_zero, (1, 0, 2))
+        rows.append(
+            ReportRowView(
+                "builtin:smollm2-135m",
+                "builtin:snarks",
+                "success",
+                2,
+                method,
+                3,
+                81,
+                acc,
+                low,
+                high,
+                unparsed,
+                41.5,
+                comparisons,
+            )  # fmt: skip
+        )
+    return ReportView("x5e1f00d", rows, cells_finished=3, cells_total=3, comparison_count=11)
+
+
+def demo_cells() -> dict[str, list[CellView]]:
+    accuracies = [
+        {m: round(GRID_FIGURES[m][0] + (seed - 1) * 0.02, 3) for m in GRID_METHODS}
+        for seed in GRID_SEEDS
+    ]
+    finished = [
+        CellView("builtin:smollm2-135m", "builtin:snarks", "success", 2, seed, "done", run, acc)
+        for seed, run, acc in zip(GRID_SEEDS, GRID_RUN_IDS, accuracies, strict=True)
+    ]
+    running = [
+        CellView(
+            "builtin:gemma3-270m", "builtin:snarks", "success", 2, 0, "running", "run0201aaaa"
+        ),
+        CellView("builtin:gemma3-270m", "builtin:snarks", "success", 2, 1, "pending"),
+    ]
+    interrupted = [
+        CellView("builtin:smollm2-135m", dataset, "success", 2, seed, state, run)
+        for dataset, seed, state, run in (
+            ("builtin:snarks", 0, "done", "run0301aaaa"),
+            ("builtin:snarks", 1, "interrupted", "run0302aaaa"),
+            ("builtin:commonsense-qa", 0, "failed", "run0303aaaa"),
+            ("builtin:commonsense-qa", 1, "pending", ""),
+        )
+    ]
+    return {"x5e1f00d": finished, "x77aa01b": running, "x0c0ffee": interrupted}
+
+
+def grid_runs() -> list[RunRow]:
+    """The runs of the finished grid's cells (found by run_detail; not in the Runs list)."""
+    return [
+        RunRow(
+            run_id, "done", "builtin:smollm2-135m", "builtin:snarks", ",".join(GRID_METHODS),
+            f"2025-01-05T1{seed}:00:00", "evaluate:auto_cot", 81, 81, 120.0, "",
+            {"model": "builtin:smollm2-135m", "dataset": "builtin:snarks", "shots": 2,
+             "seed": seed, "strategy": "success", "methods": list(GRID_METHODS)},
+        )
+        for seed, run_id in zip(GRID_SEEDS, GRID_RUN_IDS, strict=True)
+    ]  # fmt: skip
+
+
 class FakeData:
     """An in-memory DataSource."""
 
@@ -214,6 +332,10 @@ class FakeData:
         ]
         self.run_rows = [] if empty else demo_runs()
         self.prompt_rows = [] if empty else demo_prompts()
+        self.experiment_rows = [] if empty else demo_experiments()
+        self.cell_rows = {} if empty else demo_cells()
+        self.grid_run_rows = [] if empty else grid_runs()
+        self.report_calls: list[str] = []
         self.exports: list[tuple[str, str, str, bool]] = []
         self.removed: list[str] = []
 
@@ -257,7 +379,7 @@ class FakeData:
         return list(self.prompt_rows)
 
     def run_detail(self, run_id: str) -> RunDetail:
-        run = next(r for r in self.run_rows if r.id == run_id)
+        run = next(r for r in self.run_rows + self.grid_run_rows if r.id == run_id)
         prompts = [p for p in self.prompt_rows if p.run_id == run_id]
         predictions = [
             PredictionView(
@@ -301,6 +423,19 @@ class FakeData:
 
     def export_text(self, prompt_ref: str, fmt: str) -> str:
         return f"# {prompt_ref} as {fmt}\n\n{CONTEXT_V1}"
+
+    def experiments(self) -> list[ExperimentView]:
+        return list(self.experiment_rows)
+
+    def experiment_cells(self, experiment_id: str) -> list[CellView]:
+        return list(self.cell_rows.get(experiment_id, []))
+
+    def experiment_report(self, experiment_id: str) -> ReportView:
+        self.report_calls.append(experiment_id)
+        if experiment_id == "x5e1f00d":
+            return demo_report()
+        cells = self.cell_rows.get(experiment_id, [])
+        return ReportView(experiment_id, cells_total=len(cells))
 
 
 def build_script(job_id: str) -> list[dict[str, Any]]:

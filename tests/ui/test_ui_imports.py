@@ -17,7 +17,7 @@ VISIT_ALL_SCREENS = textwrap.dedent(
     async def main():
         app = SaTuiApp(start_worker=False, remember=False)
         async with app.run_test(size=(80, 24)) as pilot:
-            for key in ("1", "2", "3", "4", "3", "p", "question_mark", "escape"):
+            for key in ("1", "2", "3", "4", "5", "3", "p", "question_mark", "escape"):
                 await pilot.press(key)
                 await app.workers.wait_for_complete()
                 await pilot.pause()

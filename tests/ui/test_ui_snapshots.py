@@ -54,6 +54,15 @@ async def _export(pilot: Pilot) -> None:
     await settle(pilot)
 
 
+async def _experiment_report(pilot: Pilot) -> None:
+    await pilot.press("5")
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+    await pilot.press("right_square_bracket")
+    await settle(pilot)
+
+
 async def _error(pilot: Pilot) -> None:
     await pilot.press("2")
     await settle(pilot)
@@ -72,6 +81,7 @@ SCENES = {
     "runs": _runs,
     "run_detail": _run_detail_shots,
     "export": _export,
+    "experiment_report": _experiment_report,
     "error": _error,
 }
 
@@ -85,6 +95,8 @@ CASES = [
     ("runs", (80, 24)),
     ("run_detail", (120, 40)),
     ("export", (80, 24)),
+    ("experiment_report", (80, 24)),
+    ("experiment_report", (120, 40)),
     ("error", (80, 24)),
 ]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.app import App, ComposeResult
 
-from sa_tui.build_state import BuildState
 from core.estimate import calibrate, estimate
+from sa_tui.build_state import BuildState
 from sa_tui.settings import Settings, load_settings, save_settings
 from sa_tui.widgets.heatmap import LEVELS, GradientTable, TokenHeatmap, top_positions
 from tests.ui.fakes import SCORES, TOP, WORDS, build_script, finish_script
