@@ -36,7 +36,7 @@ def naive_cloze(loaded: Loaded, context: Any, items: Sequence[Any]) -> list[str]
     import torch
 
     from core.cloze import ChoiceScore, choice_continuations, continuation_text
-    from core.lm import best_label
+    from core.token_ids import best_label
 
     renderer, model = loaded.renderer, loaded.lm.model
     predictions = []

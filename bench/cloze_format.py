@@ -30,8 +30,8 @@ def pool_accuracy(loaded: Any, samples: list[Any], list_choices: bool) -> dict[s
         continuation_text,
     )
     from core.evaluation import build_context
-    from core.lm import best_label, shared_prefix
     from core.stats import wilson_interval
+    from core.token_ids import best_label, shared_prefix
 
     context = build_context(
         "zero_shot", [], {}, keywords=1, steps=1, cloze=ClozeFormat(list_choices, "bytes")

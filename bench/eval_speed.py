@@ -65,7 +65,7 @@ def pick_best(log_probs: Sequence[float]) -> int:
 def naive_label_scoring(loaded: Loaded, context: Any, items: Sequence[Any]) -> list[dict[str, Any]]:
     import torch
 
-    from core.lm import label_continuations
+    from core.token_ids import label_continuations
 
     lm, renderer = loaded.lm, loaded.renderer
     out = []
@@ -320,7 +320,7 @@ def run(
 ) -> dict[str, Any]:
     """Both comparisons; returns the figures (the bench's JSON line)."""
     from core.evaluation import build_context
-    from core.lm import label_continuations, shared_prefix
+    from core.token_ids import label_continuations, shared_prefix
 
     renderer = loaded.renderer
     pool = list(dataset.pool)

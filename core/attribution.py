@@ -28,11 +28,12 @@ import numpy as np
 import torch
 
 from core.errors import ConfigError
-from core.lm import LanguageModel, label_continuations
+from core.lm import LanguageModel
 from core.progress import CancelToken
 from core.prompts import PromptRenderer, question_layout
 from core.samples import Sample
 from core.templates import ANSWER_OPENING, INSTRUCTION_PLAIN
+from core.token_ids import label_continuations
 from core.words import Word, split_words, token_word_map, top_k_words, word_scores
 
 ATTRIBUTION_METHODS = ("deeplift", "kernelshap", "leave_one_out", "random")

@@ -18,9 +18,10 @@ import torch
 from core.answers import Prediction
 from core.batching import run_in_batches
 from core.errors import ConfigError
-from core.lm import LanguageModel, best_label, common_prefix_length, shared_prefix
+from core.lm import LanguageModel
 from core.progress import CancelToken
 from core.samples import Sample
+from core.token_ids import best_label, common_prefix_length, shared_prefix
 from core.workbench import Workbench
 
 NORMALISATIONS = ("bytes", "tokens", "none")

@@ -26,12 +26,12 @@ from core.answers import (
 from core.cache import PREDICTION, content_hash
 from core.cloze import DEFAULT_CLOZE, ClozeFormat, cloze_predictions
 from core.errors import ConfigError
-from core.lm import best_label, label_continuations, shared_prefix
 from core.progress import Progress
 from core.prompts import Message, PromptRenderer, Rendered, format_question
 from core.rationales import KEYWORD_METHODS, RATIONALE_METHODS
 from core.samples import Sample, sample_key
 from core.stats import wilson_interval
+from core.token_ids import best_label, label_continuations, shared_prefix
 from core.workbench import Workbench
 
 LABEL_SCORED = ("zero_shot", "io")

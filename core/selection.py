@@ -11,11 +11,11 @@ from typing import Any
 
 from core.cache import SELECTION, content_hash
 from core.errors import ConfigError
-from core.lm import best_label, label_continuations
 from core.progress import Progress
 from core.prompts import PromptRenderer, format_question
 from core.samples import Sample, sample_key
 from core.templates import ANSWER_OPENING, INSTRUCTION_PLAIN
+from core.token_ids import best_label, label_continuations
 from core.workbench import Workbench
 
 STRATEGIES = ("success", "error", "random")

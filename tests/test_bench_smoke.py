@@ -142,10 +142,11 @@ def test_prefix_tree_scores_equal_one_forward_per_coalition(
     tiny_lm, target, monkeypatch, memory
 ) -> None:
     import core.lm
+    import core.prefix_tree
     from core.attribution import coalition_scorer
 
     if memory is not None:  # force several trees and a row cap per pass
-        monkeypatch.setattr(core.lm, "TREE_MEMORY_BYTES", memory)
+        monkeypatch.setattr(core.prefix_tree, "TREE_MEMORY_BYTES", memory)
     chunks: list[int] = []
     original = core.lm.LanguageModel._tree_run
 
@@ -183,9 +184,9 @@ def test_decoding_in_place_gives_the_same_tokens(
     tiny_lm, tiny_renderer, mc_samples, monkeypatch
 ) -> None:
     import core.lm
-    from core.lm import shared_prefix
     from core.prompts import format_question
     from core.templates import ANSWER_OPENING, INSTRUCTION_PLAIN
+    from core.token_ids import shared_prefix
 
     ids = []
     for sample in mc_samples[:5]:

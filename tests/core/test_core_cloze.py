@@ -7,8 +7,9 @@ import torch
 
 from core.cloze import ChoiceScore, choice_continuations, choice_log_likelihoods
 from core.errors import ConfigError
-from core.lm import LanguageModel, shared_prefix
+from core.lm import LanguageModel
 from core.prompts import format_question
+from core.token_ids import shared_prefix
 
 
 def _direct(lm: LanguageModel, prompt: list[int], continuation: list[int]) -> float:

@@ -9,11 +9,12 @@ import torch
 
 from core.batching import is_out_of_memory, run_in_batches
 from core.errors import CancelledError, ConfigError
-from core.lm import LanguageModel, label_continuations, shared_prefix
+from core.lm import LanguageModel
 from core.progress import CancelToken
 from core.prompts import PromptRenderer, format_question
 from core.selection import zero_shot_prompt
 from core.templates import ANSWER_OPENING, INSTRUCTION_PLAIN
+from core.token_ids import label_continuations, shared_prefix
 
 
 def _full_log_probs(lm: LanguageModel, ids: list[int]) -> torch.Tensor:
@@ -343,7 +344,7 @@ def test_cached_passes_use_the_current_cache_api(tiny_lm, tiny_renderer, mc_samp
 
     from transformers.utils import logging as hf_logging
 
-    from core.lm import cache_keyword
+    from core.kv_cache import cache_keyword
 
     assert cache_keyword(tiny_lm.model) == "cache"  # the name current transformers takes
     ids = _generation_prompts(tiny_renderer, mc_samples[:3])
