@@ -112,10 +112,12 @@ def find(session: Session, run_id: str, *, prefix: bool = False) -> RunRow:
 
 
 def is_stale(row: RunRow, now: datetime, host: str) -> bool:
+    """A running run whose process is gone: on this host, asked of the process itself (a long
+    step without progress, e.g. one KernelSHAP shot, is not a death); elsewhere, silence."""
     if row.status != "running":
         return False
-    if row.host == host and row.pid is not None and not pid_alive(row.pid):
-        return True
+    if row.host == host and row.pid is not None:
+        return not pid_alive(row.pid)
     beat = to_aware(row.heartbeat_at or row.started_at)
     return beat is None or now - beat > STALE_AFTER
 
