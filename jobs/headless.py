@@ -155,9 +155,9 @@ def guarded_main(log_name: str, body: Body, *, resume_hint: str) -> int:
         from store.engine import default_db_path
         from store.guard import database_error_sentence, is_database_error
 
-        if is_database_error(error):
+        if is_database_error(error):  # met once work had begun (a damaged file is refused first)
             _error(console, database_error_sentence(error, default_db_path()))
-            return EXIT_BAD_INPUT
+            return EXIT_FAILED
         name = type(error).__name__
         if "OutOfMemoryError" in name:
             _error(console, "out of memory; use a smaller --batch-size or a smaller model")

@@ -28,6 +28,8 @@ def log_to_file(name: str) -> Path:
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)
+    # a log write that fails (a full disk) must never print a traceback on the user's terminal
+    logging.raiseExceptions = False
     for variable, value in QUIET_LIBRARIES.items():
         os.environ.setdefault(variable, value)
     return path

@@ -312,6 +312,9 @@ def set_alias(session: Session, lineage: str, name: str, version: int | str) -> 
 
 
 # ------------------------------------------------------------------------------------ scores
+MEASURED_EXTRA = ("forward_passes", "generated_tokens")
+
+
 def score_row(
     prompt_version_id: int,
     *,
@@ -354,7 +357,9 @@ def score_row(
             "ci95": [low, high],
             "parse_failures": int(parse_failures or 0),
             "predictions": predictions,
-            "extra": extra or {},
+            # what it took to compute (like ``seconds``) is not part of what the score is: a
+            # resumed run whose predictions come from the store measures less work
+            "extra": {k: v for k, v in (extra or {}).items() if k not in MEASURED_EXTRA},
         }
     )
     return ScoreRow(

@@ -246,3 +246,33 @@ def test_listing_100000_versions_is_interactive(store: Store) -> None:
     print("listing 100,000 versions (ms):", {k: round(v * 1000, 1) for k, v in timings.items()})
     assert max(v for k, v in timings.items() if k != "count") < 0.1  # a page
     assert timings["count"] < 0.3  # the total, for the pager
+
+
+def test_a_resumed_run_saves_a_score_once_whatever_work_it_measured(store: Store) -> None:
+    """The fault suite found it: a resumed run measured 0 forward passes (its predictions came
+    from the store) and saved its score a second time."""
+    version = store.save_prompt_version("tiny.snarks.io.success.n2", content())
+    run = store.start_run({"n": 1}, versions={}, device="cpu")
+    predictions = [{"id": "a", "correct": True}]
+    first = store.save_score(
+        version.id,
+        run_id=run.id,
+        metric="accuracy",
+        value=1.0,
+        n=1,
+        seconds=12.0,
+        predictions=predictions,
+        extra={"method": "io", "forward_passes": 17, "generated_tokens": 0},
+    )
+    again = store.save_score(
+        version.id,
+        run_id=run.id,
+        metric="accuracy",
+        value=1.0,
+        n=1,
+        seconds=0.1,
+        predictions=predictions,
+        extra={"method": "io", "forward_passes": 0, "generated_tokens": 0},
+    )
+    assert again.id == first.id and again.extra["forward_passes"] == 17
+    assert len(store.scores_for_run(run.id)) == 1
