@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from core.cache import KINDS, content_hash
 from store import catalogue, experiments, model_files, prompts, records, removal, runs
-from store.builtins import BUILTIN_DATASETS, BUILTIN_PREFIX, SEEDED_MODELS
+from store.builtins import BUILTIN_DATASETS, BUILTIN_MODELS, BUILTIN_PREFIX, SEEDED_MODELS
 from store.dataset_sources import builtin_dataset_details
 from store.domain import (
     DatasetEntry,
@@ -383,8 +383,16 @@ class Store:
         return removal.with_current_size(entry)
 
     def touch_model(self, ref: str) -> bool:
-        """Record that ``ref`` was used now; False if it is not catalogued."""
+        """Record that ``ref`` was used now; False if it is not catalogued. A built-in model
+        used before it was catalogued (e.g. its package was installed after the catalogue was
+        seeded) is catalogued first, from its cheap stub."""
+        stub = None
+        if ref.startswith(BUILTIN_PREFIX):
+            name = ref.removeprefix(BUILTIN_PREFIX)
+            stub = model_files.builtin_stub(name) if name in BUILTIN_MODELS else None
         with self._write() as session:
+            if stub is not None and catalogue.find_model_row(session, stub.ref) is None:
+                catalogue.upsert_model(session, stub, name=None)
             return catalogue.touch_model(session, ref)
 
     def verify_model(

@@ -657,3 +657,20 @@ def test_touch_model(store: Store, model_folder: Path) -> None:
     assert entry.last_used_at is None
     assert store.touch_model(entry.ref) and store.get_model(entry.ref).last_used_at is not None
     assert not store.touch_model("missing")
+
+
+def test_a_built_in_used_before_it_was_catalogued_gets_its_row_and_last_use(
+    store: Store,
+) -> None:
+    """Gemma's package installed after the catalogue was seeded: its first run catalogues it."""
+    from store import catalogue, model_files
+
+    if model_files.builtin_stub("smollm2-135m") is None:
+        pytest.skip("the built-in model package is not installed")
+    store.ensure_builtins()
+    with store._write() as session:  # forget it, as if seeded before its package existed
+        catalogue.delete_model(session, "builtin:smollm2-135m")
+    assert store.touch_model("builtin:smollm2-135m") is True
+    entry = store.get_model("builtin:smollm2-135m")
+    assert entry.last_used_at is not None
+    assert store.touch_model("/not/catalogued") is False
