@@ -295,8 +295,9 @@ def _method_paragraph(report: Report) -> str:
     return (
         "Accuracy is the mean over seeds on the test items every seed scored; its 95% CI is a "
         f"percentile bootstrap resampling items and seeds independently ({report.resamples} "
-        "resamples). Δ is method minus baseline on the seeds and items both ran, with the same "
-        f"bootstrap CI. p comes from a two-sided {report.test}, adjusted by Holm's step-down "
+        "resamples). Δ is method minus baseline on the seeds and items both ran; its CI is a "
+        "bootstrap over items of the per-item difference averaged over seeds, the same unit as "
+        f"the test. p comes from a two-sided {report.test}, adjusted by Holm's step-down "
         f"method over all {report.comparison_count} distinct method-vs-baseline comparisons in this report; "
         f"* marks adjusted p < {report.alpha:g}. W/T/L counts the seeds where the method's "
         "accuracy is above, equal to, or below the baseline's."
