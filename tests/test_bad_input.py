@@ -717,28 +717,21 @@ DAMAGED_CASES += [
     if name in ("run", "models-list", "prompts-show", "db-check")
 ]
 
-FRESH_XFAIL = (
-    "refused with exit 2, but Store.open() creates (and seeds) sa-tui.db in an empty data "
-    "directory before the input is checked"
-)
 FRESH_CASES = [
     Case(
         "fresh-runs-show-unknown",
         lambda c: ["runs", "show", "nope"],
         store="fresh",
-        xfail=FRESH_XFAIL,
     ),
     Case(
         "fresh-models-verify-unknown",
         lambda c: ["models", "verify", "nope"],
         store="fresh",
-        xfail=FRESH_XFAIL,
     ),
     Case(
         "fresh-export-unknown-lineage",
         lambda c: ["export", "nope.lineage", "--format", "text", "-o", str(c.user / "x.txt")],
         store="fresh",
-        xfail=FRESH_XFAIL,
     ),
     Case(
         "fresh-experiment-seeds-not-numbers", lambda c: c.experiment("--seeds", "a"), store="fresh"

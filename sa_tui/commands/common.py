@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import shutil
 import sys
+import tempfile
+import weakref
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import SaTuiError
@@ -39,11 +43,20 @@ def wants_json(args: argparse.Namespace) -> bool:
     return getattr(args, "output_format", "table") == "json"
 
 
-def open_store() -> Store:
-    """The store in the sa-tui data directory (``$SA_TUI_HOME`` if set)."""
+def open_store(*, reading: bool = False) -> Store:
+    """The store in the sa-tui data directory (``$SA_TUI_HOME`` if set). A command that only
+    reads (``reading``) never creates it: with no database yet, it reads an empty catalogue made
+    in a temporary folder (removed afterwards), so a look-up in a fresh data directory leaves
+    nothing behind."""
+    from store.engine import default_db_path
     from store.facade import Store
 
-    return Store.open()
+    if not reading or default_db_path().exists():
+        return Store.open()
+    folder = tempfile.mkdtemp(prefix="sa-tui-empty-")
+    store = Store.open(Path(folder) / "sa-tui.db")
+    weakref.finalize(store, shutil.rmtree, folder, True)
+    return store
 
 
 def fail(message: str) -> int:

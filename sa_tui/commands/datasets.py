@@ -103,7 +103,7 @@ def handle_add(args: argparse.Namespace) -> int:
 
 @guarded
 def handle_list(args: argparse.Namespace) -> int:
-    with open_store() as store:
+    with open_store(reading=True) as store:
         entries = store.list_datasets()
     if wants_json(args):
         print_json([entry.to_dict() for entry in entries])

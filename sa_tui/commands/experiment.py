@@ -41,6 +41,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     grid.add_argument(
         "--report", type=Path, metavar="DIR", help="also write report.md, .csv and .json here"
     )
+    grid.add_argument(
+        "--executor",
+        default="local",
+        choices=("local", "ray"),
+        help="local: the cells one after the other in this process (default); ray: on the "
+        "actors of a Ray cluster, this process alone writing the store (needs the ray extra)",
+    )
+    grid.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="the Ray cluster to use (auto: the one started on this machine with `ray start "
+        "--head`; default: start Ray here for this grid)",
+    )
+    grid.add_argument(
+        "--ray-actors",
+        type=int,
+        metavar="N",
+        help="Ray actors, each keeping a model loaded (default: one per GPU, else 2)",
+    )
     grid.set_defaults(func=handle_experiment)
 
     stored = subparsers.add_parser(
@@ -69,6 +88,7 @@ def _split(text: str, flag: str, kind: type = str) -> tuple[Any, ...]:
 def handle_experiment(args: argparse.Namespace) -> int:
     from core.config import RunConfig
     from core.errors import SaTuiError
+    from jobs.executors import ExecutorChoice
     from jobs.experiment import Grid
     from jobs.experiment_headless import run_experiment_headless
 
@@ -83,15 +103,16 @@ def handle_experiment(args: argparse.Namespace) -> int:
             seeds=_split(args.seeds, "--seeds", int),
             template=RunConfig(model=models[0], dataset=datasets[0], **settings_from_args(args)),
         ).validate()
+        executor = ExecutorChoice(args.executor, args.ray_address, args.ray_actors).validate()
     except (ValueError, SaTuiError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return run_experiment_headless(grid, report_dir=args.report)
+    return run_experiment_headless(grid, report_dir=args.report, executor=executor)
 
 
 @guarded
 def handle_list(args: argparse.Namespace) -> int:
-    with open_store() as store:
+    with open_store(reading=True) as store:
         experiments = store.list_experiments()
     if wants_json(args):
         print_json([e.to_dict() for e in experiments])

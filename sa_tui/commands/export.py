@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handle_export(args: argparse.Namespace) -> int:
     from store.export import export_prompt
 
-    with open_store() as store:
+    with open_store(reading=True) as store:
         version = store.resolve_prompt(args.ref)
     written = export_prompt(version, args.export_format, args.output, force=args.force)
     print(f"wrote {version.ref} as {args.export_format} to {written}")

@@ -169,7 +169,7 @@ def handle_add(args: argparse.Namespace) -> int:
 def handle_list(args: argparse.Namespace) -> int:
     from store.weights import disk_usage
 
-    with open_store() as store:
+    with open_store(reading=True) as store:
         entries = store.list_models()
     if wants_json(args):
         print_json([entry.to_dict() for entry in entries])
@@ -189,7 +189,7 @@ def handle_list(args: argparse.Namespace) -> int:
 
 @guarded
 def handle_verify(args: argparse.Namespace) -> int:
-    with open_store() as store, hashing_progress("sha256 of the weights") as on_bytes:
+    with open_store(reading=True) as store, hashing_progress("sha256 of the weights") as on_bytes:
         report = store.verify_model(
             args.ref, checksums=not args.no_checksums, rehash=args.rehash, on_bytes=on_bytes
         )

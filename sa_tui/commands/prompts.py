@@ -81,7 +81,7 @@ LINEAGE_COLUMNS = [
 
 @guarded
 def handle_list(args: argparse.Namespace) -> int:
-    with open_store() as store:
+    with open_store(reading=True) as store:
         if args.lineages:
             summaries = store.list_lineages()
             if args.search:
@@ -141,7 +141,7 @@ def handle_list(args: argparse.Namespace) -> int:
 
 @guarded
 def handle_show(args: argparse.Namespace) -> int:
-    with open_store() as store:
+    with open_store(reading=True) as store:
         version = store.resolve_prompt(args.ref)
         scores = store.scores_for(version.id)
     if wants_json(args):
@@ -170,7 +170,7 @@ def handle_show(args: argparse.Namespace) -> int:
 
 @guarded
 def handle_diff(args: argparse.Namespace) -> int:
-    with open_store() as store:
+    with open_store(reading=True) as store:
         text = store.diff_prompts(args.ref_a, args.ref_b)
     print(text, end="" if text else "the two contexts are identical\n")
     return 0

@@ -69,7 +69,7 @@ COLUMNS = [
 
 @guarded
 def handle_list(args: argparse.Namespace) -> int:
-    with open_store() as store:
+    with open_store(reading=True) as store:
         found = store.list_runs(args.status, limit=max(1, args.limit))
     if wants_json(args):
         print_json([run.to_dict() for run in found])
@@ -84,7 +84,7 @@ def handle_list(args: argparse.Namespace) -> int:
 
 @guarded
 def handle_show(args: argparse.Namespace) -> int:
-    with open_store() as store:
+    with open_store(reading=True) as store:
         run = store.get_run(args.run_id)
         counts = store.record_counts(run.id)
         versions = store.prompt_versions_for_run(run.id)
