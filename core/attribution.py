@@ -34,7 +34,14 @@ from core.prompts import PromptRenderer, question_layout
 from core.samples import Sample
 from core.templates import ANSWER_OPENING, INSTRUCTION_PLAIN
 from core.token_ids import label_continuations
-from core.words import Word, split_words, token_word_map, top_k_words, word_scores
+from core.words import (
+    Word,
+    min_shap_samples,
+    split_words,
+    token_word_map,
+    top_k_words,
+    word_scores,
+)
 
 ATTRIBUTION_METHODS = ("deeplift", "kernelshap", "leave_one_out", "random")
 
@@ -300,12 +307,6 @@ def kernelshap(
         "l1_reg": False,
     }
     return _finish("kernelshap", target, _spread(target, per_word), per_word, k, started, params)
-
-
-def min_shap_samples(n_words: int) -> int:
-    """The fewest KernelSHAP coalitions for which the kernel regression is well posed: with fewer
-    than two per word (plus the empty and full coalitions) it is singular and gives garbage."""
-    return 2 * n_words + 2
 
 
 def _check_efficiency(per_word: list[float], total: float, sample_id: str) -> None:

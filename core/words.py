@@ -92,3 +92,9 @@ def top_k_words(words: Sequence[Word], scores: Sequence[float], k: int) -> list[
 
 def count_rankable(words: Sequence[Word]) -> int:
     return len({w.clean.lower() for w in words if w.rankable})
+
+
+def min_shap_samples(n_words: int) -> int:
+    """The fewest KernelSHAP coalitions for which the kernel regression is well posed: with fewer
+    than two per word (plus the empty and full coalitions) it is singular and gives garbage."""
+    return 2 * n_words + 2

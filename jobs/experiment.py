@@ -1,5 +1,7 @@
-"""Experiment grids: one run per (model, dataset, strategy, shots, seed) cell, each through
-:func:`jobs.run.run_job`, recorded as one experiment whose configuration names its cells.
+"""Experiment grids: one run per (model, dataset, strategy, shots, seed) cell, recorded as one
+experiment whose configuration names its cells. An executor runs the cells: the local one through
+:func:`jobs.run.run_job` in this process, the Ray one on a cluster's actors
+(:mod:`jobs.executors`).
 
 Running the same grid again continues the same experiment: a cell whose run is done is reused
 as it is, an unfinished run is resumed, and every stored intermediate result (selections,
@@ -10,10 +12,9 @@ and started again until it is complete, and re-running a finished grid only read
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.cache import content_hash
 from core.config import RunConfig
@@ -24,6 +25,9 @@ from core.report import CellResult
 from jobs.models import ModelSlot
 from jobs.ports import RunStore
 from store.domain import ExperimentRecord, RunRecord, ScoreRecord
+
+if TYPE_CHECKING:
+    from jobs.executors import Executor
 
 GRID_AXES = ("models", "datasets", "strategies", "shots", "seeds")
 
@@ -149,40 +153,29 @@ def run_grid(
     progress: ProgressCallback,
     on_cell: Callable[[int, int, CellOutcome], None] | None = None,
     models: ModelSlot | None = None,
+    executor: Executor | None = None,
 ) -> tuple[ExperimentRecord, list[CellOutcome]]:
-    """Run every cell that is not done yet (see the module docstring)."""
-    from jobs.run import run_job
+    """Run every cell that is not done yet (see the module docstring) with ``executor``
+    (default: the local one, with ``models`` as its model slot). ``on_cell(done, total, outcome)``
+    follows each cell as it finishes; the outcomes come back in the grid's order."""
+    from jobs.executors.local import LocalExecutor
 
     cells = grid.cells()
+    runner: Executor = executor if executor is not None else LocalExecutor(models)
     experiment, _ = store.start_experiment(grid.to_dict(), cells=len(cells))
-    slot = models or ModelSlot()
-    proxies = ModelSlot()
     outcomes: list[CellOutcome] = []
+
+    def finished(outcome: CellOutcome) -> None:
+        if outcome.run_id is not None:
+            scores = store.method_scores_for_run(outcome.run_id)
+            outcome.accuracies = {m: s.value for m, s in scores.items()}
+        outcomes.append(outcome)
+        store.update_experiment(experiment.id, status="running", cells_done=len(outcomes))
+        if on_cell is not None:
+            on_cell(len(outcomes), len(cells), outcome)
+
     try:
-        for index, cell in enumerate(cells, start=1):
-            cancel.raise_if_cancelled()
-            latest = cell_state(store, cell)
-            if latest is not None and latest.status == "done":
-                outcome = CellOutcome(cell, latest.id, True, _duration(latest))
-            else:
-                started = time.perf_counter()
-                job = run_job(
-                    cell.config,
-                    store,
-                    models=slot,
-                    proxies=proxies,
-                    progress=progress,
-                    cancel=cancel,
-                    resume=_resumable(latest),
-                )
-                outcome = CellOutcome(cell, job.run_id, False, time.perf_counter() - started)
-            if outcome.run_id is not None:
-                scores = store.method_scores_for_run(outcome.run_id)
-                outcome.accuracies = {m: s.value for m, s in scores.items()}
-            outcomes.append(outcome)
-            store.update_experiment(experiment.id, status="running", cells_done=index)
-            if on_cell is not None:
-                on_cell(index, len(cells), outcome)
+        runner.run(cells, store, cancel=cancel, progress=progress, on_outcome=finished)
     except CancelledError:
         store.update_experiment(
             experiment.id, status="cancelled", cells_done=len(outcomes), error="cancelled"
@@ -194,7 +187,8 @@ def run_grid(
         )
         raise
     record = store.update_experiment(experiment.id, status="done", cells_done=len(cells))
-    return record, outcomes
+    order = {cell.config_hash: index for index, cell in enumerate(cells)}
+    return record, sorted(outcomes, key=lambda outcome: order[outcome.cell.config_hash])
 
 
 def cell_results(store: RunStore, grid_config: dict[str, Any]) -> list[CellResult]:
@@ -232,7 +226,16 @@ def _status(run: RunRecord | None) -> str | None:
     return run.status if run is not None else None
 
 
-def _resumable(run: RunRecord | None) -> str | None:
+def reused_outcome(cell: Cell, latest: RunRecord | None) -> CellOutcome | None:
+    """The outcome of a cell whose newest run is done (reused as it is), else None."""
+    if latest is None or latest.status != "done":
+        return None
+    return CellOutcome(cell, latest.id, True, _duration(latest))
+
+
+def resumable_run(run: RunRecord | None) -> str | None:
+    """The id of the cell's unfinished run to finish (None: start one); one sentence when it
+    is still running in another process."""
     if run is None:
         return None
     if run.status == "running":

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from core.errors import SaTuiError
 from core.progress import CancelToken, Progress
+from jobs.executors import ExecutorChoice
 from jobs.experiment import CellOutcome, Grid
 from jobs.headless import EXIT_OK, guarded_main
 from jobs.outputs import check_creatable, check_output_file, write_output
@@ -23,10 +24,13 @@ if TYPE_CHECKING:
 REPORT_FILES = {"md": "report.md", "csv": "report.csv", "json": "report.json"}
 
 
-def run_experiment_headless(grid: Grid, *, report_dir: Path | None = None) -> int:
+def run_experiment_headless(
+    grid: Grid, *, report_dir: Path | None = None, executor: ExecutorChoice | None = None
+) -> int:
+    choice = executor or ExecutorChoice()
     return guarded_main(
         "experiment.log",
-        lambda console, cancel, started: _run(grid, report_dir, console, cancel),
+        lambda console, cancel, started: _run(grid, report_dir, choice, console, cancel),
         resume_hint="",
     )
 
@@ -47,12 +51,19 @@ def show_report(experiment_id: str, *, report_dir: Path | None = None) -> int:
     return guarded_main("experiment.log", body, resume_hint="")
 
 
-def _run(grid: Grid, report_dir: Path | None, console: Console, cancel: CancelToken) -> int:
+def _run(
+    grid: Grid,
+    report_dir: Path | None,
+    choice: ExecutorChoice,
+    console: Console,
+    cancel: CancelToken,
+) -> int:
     from jobs.experiment import plan_estimate, run_grid
     from jobs.preflight import preflight
     from store.facade import Store
 
     grid.validate()
+    choice.validate()
     cells = grid.cells()
     for cell in cells:  # every cell's inputs are checked before anything is written
         preflight(cell.config)
@@ -60,14 +71,17 @@ def _run(grid: Grid, report_dir: Path | None, console: Console, cancel: CancelTo
         check_report_dir(report_dir)
     with Store.open() as store:
         console.print(plan_estimate(store, cells), highlight=False, soft_wrap=True)
-        status = CellStatus(console)
-        with status:
+        if choice.kind == "ray":
+            where = choice.address or "started on this machine"
+            console.print(f"executor: Ray ({where})", highlight=False)
+        with choice.build() as executor, CellStatus(console) as status:
             record, _ = run_grid(
                 grid,
                 store,
                 cancel=cancel,
                 progress=status.progress,
                 on_cell=status.cell_done,
+                executor=executor,
             )
         console.print(f"experiment {record.id}: {record.cells} cells done", highlight=False)
         _report(store, record.config, report_dir, console)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from core.cache import ResultCache
-from store.domain import ExperimentRecord, PromptVersion, RunRecord, ScoreRecord
+from store.domain import ExperimentRecord, PromptVersion, RecordRow, RunRecord, ScoreRecord
 
 
 class RunStore(ResultCache, Protocol):
@@ -69,3 +69,6 @@ class RunStore(ResultCache, Protocol):
     def latest_run_for_hash(self, config_hash: str) -> RunRecord | None: ...
 
     def method_scores_for_run(self, run_id: str) -> dict[str, ScoreRecord]: ...
+
+    # the cache records a run stored (a Ray executor sends them to the worker of a related cell)
+    def records_for_run(self, run_id: str, kind: str, *, limit: int = 1000) -> list[RecordRow]: ...

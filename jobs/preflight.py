@@ -23,7 +23,7 @@ from core.models.loading import check_folder, parse_model_ref
 from core.prompts import question_layout
 from core.run_inputs import load_run_dataset, test_items
 from core.samples import Dataset, Sample
-from core.words import count_rankable, split_words
+from core.words import count_rankable, min_shap_samples, split_words
 from store.model_files import needs_remote_code, remote_code_refusal
 from store.weights import read_gguf, read_safetensors_tensors
 
@@ -64,6 +64,14 @@ def preflight(config: RunConfig) -> Prepared:
             raise ConfigError(
                 f"--keywords {config.keywords} is more than the {most} content words of the "
                 f"longest pool sample of {config.dataset}; use a smaller k"
+            )
+    if config.needs_shots and "kernelshap" in config.methods:
+        longest = max(len(split_words(*question_layout(sample))) for sample in dataset.pool)
+        if config.shap_samples < min_shap_samples(longest):
+            raise ConfigError(
+                f"--shap-samples {config.shap_samples} is too few for KernelSHAP on the longest "
+                f"pool question of {config.dataset} ({longest} words need at least "
+                f"{min_shap_samples(longest)}); raise --shap-samples"
             )
     return Prepared(config, dataset, items)
 

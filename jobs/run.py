@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from core.cache import MemoryCache, ResultCache
 from core.config import RunConfig
 from core.errors import CancelledError
-from core.pipeline import MethodResult, RunResult, run_protocol
+from core.pipeline import MethodResult, RunResult
 from core.progress import CancelToken, EventSink, Progress, ProgressCallback, no_events
 from core.versions import library_versions
+from jobs.compute import compute
 from jobs.models import ModelSlot
 from jobs.ports import RunStore
 from jobs.preflight import Prepared, preflight
@@ -71,7 +72,7 @@ def run_job(
     )
     run_id: str | None = None
     if store is not None:
-        run_id = store.resume_run(resume).id if resume else _start(store, config)
+        run_id = store.resume_run(resume).id if resume else start_record(store, config)
         if on_started is not None:
             on_started(run_id)
     try:
@@ -87,10 +88,10 @@ def run_job(
             on_saved=on_saved,
         )
     except CancelledError:
-        _close(store, run_id, "cancelled", "cancelled by the user")
+        close_run(store, run_id, "cancelled", "cancelled by the user")
         raise
     except BaseException as error:
-        _close(store, run_id, "failed", _reason(error))
+        close_run(store, run_id, "failed", failure_reason(error))
         raise
     if store is not None and run_id is not None:
         store.finish_run(run_id, "done")
@@ -116,14 +117,9 @@ def _execute(
         progress(update)
         heartbeat(update)
 
-    cancel.raise_if_cancelled()
-    loaded = models.get(config, report)
-    proxy = None
-    if "amplify" in config.methods and config.proxy_model:
-        proxy = proxies.get(config, report, ref=config.proxy_model)
-    cancel.raise_if_cancelled()
-    if store is not None:
-        _touch(store, config.model)
+    def loaded() -> None:
+        if store is not None:
+            note_model_use(store, config.model)
 
     def save(method_result: MethodResult) -> None:
         if store is None:
@@ -133,30 +129,31 @@ def _execute(
             on_saved(saved)
 
     cache: ResultCache = store if store is not None else MemoryCache()
-    return run_protocol(
-        config,
-        prepared.dataset,
-        loaded,
-        cache=cache,
-        run_id=run_id,
+    return compute(
+        prepared,
+        cache,
+        run_id,
+        models,
+        proxies,
         progress=report,
         cancel=cancel,
         events=events,
         on_method=save,
-        proxy=proxy,
+        on_loaded=loaded,
     )
 
 
-def _start(store: RunStore, config: RunConfig) -> str:
-    from core.models.loading import choose_device
+def start_record(store: RunStore, config: RunConfig, *, device: str | None = None) -> str:
+    """A new run record of ``config`` (``device``: where it will run; default: here)."""
+    if device is None:
+        from core.models.loading import choose_device
 
-    record = store.start_run(
-        config.to_dict(), versions=library_versions(), device=choose_device(config.device)
-    )
+        device = choose_device(config.device)
+    record = store.start_run(config.to_dict(), versions=library_versions(), device=device)
     return record.id
 
 
-def _touch(store: RunStore, ref: str) -> None:
+def note_model_use(store: RunStore, ref: str) -> None:
     """LAST USED in the catalogue (built-ins are seeded first, so a fresh store has them)."""
     try:
         store.ensure_builtins()
@@ -165,7 +162,8 @@ def _touch(store: RunStore, ref: str) -> None:
         log.warning("could not record the use of %s", ref, exc_info=True)
 
 
-def _close(store: RunStore | None, run_id: str | None, status: str, reason: str) -> None:
+def close_run(store: RunStore | None, run_id: str | None, status: str, reason: str) -> None:
+    """Mark an unfinished run ``cancelled`` or ``failed`` (a store error is logged, not raised)."""
     if store is None or run_id is None:
         return
     try:
@@ -174,7 +172,8 @@ def _close(store: RunStore | None, run_id: str | None, status: str, reason: str)
         log.exception("could not mark run %s as %s", run_id, status)
 
 
-def _reason(error: BaseException) -> str:
+def failure_reason(error: BaseException) -> str:
+    """What a failed run's record says: one line."""
     if isinstance(error, MemoryError) or "OutOfMemoryError" in type(error).__name__:
         return "out of memory"
     text = str(error).strip()

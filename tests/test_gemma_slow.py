@@ -42,7 +42,7 @@ def _config(model: str, proxy: str, answer_mode: str) -> RunConfig:
         keywords=2,
         steps=1,
         test_limit=2,
-        shap_samples=48,
+        shap_samples=200,
         rationale_tokens=24,
         eval_tokens=24,
         answer_mode=answer_mode,

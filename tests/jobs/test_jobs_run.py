@@ -59,6 +59,11 @@ def store(_isolated_home: Path):
         ({"shots": 25}, ConfigError, "--shots 25 is more than the 24 samples"),
         ({"keywords": 999}, ConfigError, r"--keywords 999 is more than the \d+ content words"),
         ({"methods": ("io", "cot")}, ConfigError, "unknown method 'cot'"),
+        (
+            {"methods": ("kernelshap",), "shap_samples": 8},
+            ConfigError,
+            r"--shap-samples 8 is too few for KernelSHAP on the longest pool question",
+        ),
         ({"model": "/nowhere/model"}, ModelError, "does not exist"),
         ({"model": "builtin:nope"}, ModelError, "unknown built-in model"),
         ({"dataset": "/nowhere/data.jsonl"}, DatasetError, "does not exist"),
