@@ -105,6 +105,8 @@ class SaTuiApp(App[int]):
         self.client = client_factory(self) if client_factory is not None else WorkerClient(self)
         self.start_worker = start_worker
         self.build = BuildState()
+        # the model the worker keeps loaded after its last build (None: none, or unknown)
+        self.loaded_model: str | None = None
         self.started_at = time.monotonic()
         self.first_paint: float | None = None
 
@@ -320,6 +322,10 @@ class SaTuiApp(App[int]):
                 self.notify(str(data.get("message", "")), severity="warning")
             return
         changed = self.build.apply(data)
+        if event.kind == "progress" and data.get("stage") in ("model", "proxy"):
+            done = int(data.get("done", 0)) >= int(data.get("total", 1) or 1)
+            model = self.build.config.get("model") if data.get("stage") == "model" else None
+            self.loaded_model = str(model) if done and model else None
         self._build_changed(changed)
         if event.kind == "error" and (event.job_id is None or event.job_id == self.build.job_id):
             self.show_error(
@@ -347,13 +353,18 @@ class SaTuiApp(App[int]):
 
         model = str(self.build.config.get("model"))
         costs = dict(self.settings.costs)
-        guess = estimate(self.build.config, costs.get(model))
-        if self.build.seconds < 0.3 * guess.seconds:
+        load = self.build.stage_seconds("model")
+        work = estimate(self.build.config, costs.get(model), load_basis="loaded").seconds
+        if self.build.seconds - load < 0.3 * work:
             return  # most of the work was reused from the store: says nothing about speed
-        costs[model] = calibrate(costs.get(model), self.build.config, self.build.seconds)
+        costs[model] = calibrate(
+            costs.get(model), self.build.config, self.build.seconds, load_seconds=load
+        )
         self.change_settings(replace(self.settings, costs=costs))
 
     def on_worker_process_state(self, event: WorkerProcessState) -> None:
+        if event.state in ("stopped", "starting"):
+            self.loaded_model = None  # a new worker process starts with no model
         pid = (
             f" pid {self.client.pid}"
             if getattr(self.client, "pid", None) and event.state not in ("stopped", "starting")
@@ -362,6 +373,7 @@ class SaTuiApp(App[int]):
         self.worker_status = f"{event.state}{pid}"
 
     def on_worker_process_died(self, event: WorkerProcessDied) -> None:
+        self.loaded_model = None
         if self.build.active:
             self.build.status = "failed"
             self.build.error = f"the worker process stopped (exit code {event.returncode})"

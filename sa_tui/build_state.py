@@ -24,6 +24,7 @@ class ShotCardState:
     text: str = ""
     final: bool = False
     reused: bool = False  # read back from the store: the worker reused it instead of recomputing
+    heatmap_method: str = ""  # the heatmap's attribution, when not the card's own method
 
     @property
     def key(self) -> str:
@@ -44,6 +45,7 @@ class StageInfo:
     total: int = 0
     detail: str = ""
     started: float = 0.0
+    finished: float = 0.0  # when done first reached total (0: not yet)
 
 
 @dataclass(frozen=True)
@@ -85,23 +87,33 @@ class BuildState:
     clock = staticmethod(time.monotonic)  # tests freeze it for snapshots
 
     def add_reused(self, shots: list[Any]) -> set[str]:
-        """Cards for shots whose rationale was reused from the store (no live events came)."""
+        """Cards for shots whose rationale was reused from the store (no live events came), with
+        their stored heatmap unless another card already shows that shot's heatmap."""
         changed = set()
         for shot in shots:
+            drawn = any(c.words and c.sample_id == shot.sample_id for c in self.cards.values())
             card = ShotCardState(
                 f"rationales:{shot.method}",
                 shot.sample_id,
-                list(shot.words),
-                list(shot.scores),
-                list(shot.top),
+                [] if drawn else list(shot.words),
+                [] if drawn else list(shot.scores),
+                [] if drawn else list(shot.top),
                 shot.rationale,
                 True,
                 True,
+                "" if drawn else str(getattr(shot, "heatmap_method", "")),
             )
             if card.key not in self.cards:
                 self.cards[card.key] = card
                 changed.add(f"card:{card.key}")
         return changed
+
+    def stage_seconds(self, stage: str) -> float:
+        """How long a finished stage took (0 when it did not run or is not finished)."""
+        info = self.stages.get(stage)
+        if info is None or not info.finished:
+            return 0.0
+        return max(0.0, info.finished - info.started)
 
     @property
     def active(self) -> bool:
@@ -133,6 +145,8 @@ class BuildState:
             if info is None:
                 info = self.stages[stage] = StageInfo(started=self.clock())
             info.done, info.total = int(data.get("done", 0)), int(data.get("total", 0))
+            if info.total and info.done >= info.total and not info.finished:
+                info.finished = self.clock()
             if data.get("detail"):
                 info.detail = str(data["detail"])
             if self.status == "starting":

@@ -8,7 +8,9 @@ screens call them from thread workers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 EXPORT_FORMATS = ("jsonl", "markdown", "text", "chat-json", "hf-dataset", "dspy")
@@ -36,6 +38,10 @@ class ModelRow:
     last_used: str = ""
     path: str = ""
     id: str = ""
+    # A built-in model: what removing it frees (its converted copy) and what it keeps (the GGUF
+    # file inside its package); size_bytes is both. None: not a built-in (nothing is deleted).
+    freed_bytes: int | None = None
+    kept_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,9 @@ class PromptRow:
 
 @dataclass(frozen=True)
 class ShotView:
-    """One explained shot of a run: its attribution (if any) and rationale."""
+    """One explained shot of a run: its attribution (if any) and rationale. ``heatmap_method``
+    names the attribution the heatmap comes from when it is not ``method`` itself (a DeepLift
+    preview of a ``ph_cot`` shot)."""
 
     sample_id: str
     method: str
@@ -96,6 +104,7 @@ class ShotView:
     scores: list[float] = field(default_factory=list)
     top: list[str] = field(default_factory=list)
     rationale: str = ""
+    heatmap_method: str = ""
 
 
 @dataclass(frozen=True)
@@ -217,6 +226,91 @@ class RemovalPlan:
     freed_bytes: int
     files: int
     note: str = ""
+    kept_bytes: int | None = None  # files of the entry that stay (not made by sa-tui)
+    kept: str = ""  # what they are, in a few words
+
+
+@dataclass(frozen=True)
+class EstimateContext:
+    """What the cost estimate cannot count: how the model gets ready and whether a finished run
+    of the same configuration is stored (``load_basis`` as in ``core.estimate.LOAD_BASES``)."""
+
+    load_seconds: float | None = None
+    load_basis: str | None = None
+    reused_run: str = ""  # the id of a finished run of exactly this configuration
+
+
+EXPORT_STATES = ("new", "own", "refused")
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """Where an export would go and what is there now, said in one sentence.
+
+    ``state``: ``new`` (nothing there, or an empty folder for hf-dataset), ``own`` (an unchanged
+    earlier sa-tui export of this format: replaced only after a confirmation) or ``refused``
+    (a path that climbs out with ``..``, or something sa-tui did not write: never replaced)."""
+
+    target: str
+    state: str
+    message: str
+
+
+def resolve_export_path(text: str, exports_dir: Path) -> Path:
+    """The absolute path a File field names: a relative name goes into ``exports_dir`` (under the
+    data directory, not wherever sa-tui was started), ``~`` and absolute paths are taken as
+    given, and a path with a ``..`` component is refused (ValueError, one sentence)."""
+    text = text.strip()
+    if not text:
+        raise ValueError("give a file name")
+    if ".." in Path(text).parts:
+        raise ValueError(
+            f"{text} climbs out with '..'; give a plain name (it goes into {exports_dir}) "
+            "or an absolute path"
+        )
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else exports_dir / path
+
+
+def plan_export(
+    text: str,
+    fmt: str,
+    exports_dir: Path,
+    *,
+    default_name: str,
+    is_own: Callable[[Path, str], bool],
+) -> ExportPlan:
+    """What writing the File field ``text`` as ``fmt`` would do (see :class:`ExportPlan`).
+    ``default_name`` is the file an existing folder receives (file formats), ``is_own`` says
+    whether a path is an unchanged sa-tui export of a format."""
+    try:
+        target = resolve_export_path(text, exports_dir)
+    except ValueError as error:
+        return ExportPlan(text, "refused", f"Refused: {error}.")
+    folder = fmt == "hf-dataset"
+    if not folder and target.is_dir() and not target.is_symlink():
+        target = target / default_name
+    if not (target.exists() or target.is_symlink()):
+        kind = "folder" if folder else "file"
+        return ExportPlan(str(target), "new", f"New {kind}: ctrl+e writes it.")
+    if folder and not target.is_dir():
+        return ExportPlan(
+            str(target), "refused", "Refused: that is a file, not a folder; choose another path."
+        )
+    if not folder and target.is_dir():
+        return ExportPlan(str(target), "refused", "Refused: that is a folder; give a file name.")
+    if folder and not target.is_symlink() and not any(target.iterdir()):
+        return ExportPlan(str(target), "new", "Empty folder: ctrl+e writes into it.")
+    if is_own(target, fmt):
+        return ExportPlan(
+            str(target), "own", "Earlier sa-tui export: ctrl+e asks before overwriting it."
+        )
+    return ExportPlan(
+        str(target),
+        "refused",
+        "Refused: it exists and sa-tui did not write it (or it changed since); "
+        "choose another name.",
+    )
 
 
 class DataSource(Protocol):
@@ -246,9 +340,13 @@ class DataSource(Protocol):
 
     def shots_for_prompt(self, prompt_id: str, run_id: str | None = None) -> list[ShotView]: ...
 
+    def plan_export(self, prompt_ref: str, fmt: str, path: str) -> ExportPlan: ...
+
     def export(self, prompt_ref: str, fmt: str, path: str, *, force: bool = False) -> str: ...
 
     def export_text(self, prompt_ref: str, fmt: str) -> str: ...
+
+    def estimate_context(self, config: dict[str, Any]) -> EstimateContext: ...
 
     def experiments(self) -> list[ExperimentView]: ...
 
@@ -278,3 +376,32 @@ def human_count(value: int | None) -> str:
     if value >= 1e3:
         return f"{value / 1e3:.0f}k"
     return str(value)
+
+
+def wrap_ref(ref: str, width: int, indent: str = "  ", breaks: str = ".") -> list[str]:
+    """A prompt version's name (or a path) in lines of at most ``width`` cells, broken only after
+    one of ``breaks`` or before the ``@`` (never inside a part), each line indented by ``indent``.
+    A single part longer than a line stays whole."""
+    room = max(8, width - len(indent))
+    parts: list[str] = []
+    current = ""
+    for char in ref:
+        if char == "@" and current:
+            parts.append(current)
+            current = ""
+        current += char
+        if char in breaks:
+            parts.append(current)
+            current = ""
+    if current:
+        parts.append(current)
+    lines: list[str] = []
+    line = ""
+    for part in parts:
+        if line and len(line) + len(part) > room:
+            lines.append(line)
+            line = ""
+        line += part
+    if line:
+        lines.append(line)
+    return [indent + text for text in lines] or [indent]

@@ -16,7 +16,9 @@ from sa_tui.data import (
     CellView,
     ComparisonView,
     DatasetRow,
+    EstimateContext,
     ExperimentView,
+    ExportPlan,
     MethodView,
     ModelRow,
     PredictionView,
@@ -27,11 +29,16 @@ from sa_tui.data import (
     RunDetail,
     RunRow,
     ShotView,
+    plan_export,
 )
 
 EXPERIMENT_PAGE = 100
 PROMPT_PAGE = 500  # prompt versions listed (newest first)
 RUN_PAGE = 200
+# core.attribution.ATTRIBUTION_METHODS (that module loads torch): methods whose shots carry their
+# own heatmap; the others (ph_cot, self_topk, auto_cot, amplify) show a DeepLift preview if stored
+ATTRIBUTION_METHODS = ("deeplift", "kernelshap", "leave_one_out", "random")
+PREVIEW_METHOD = "deeplift"
 
 
 def stamp(value: datetime | None) -> str:
@@ -64,20 +71,28 @@ class StoreSource:
 
     # ------------------------------------------------------------------------------ catalogue
     def models(self) -> list[ModelRow]:
+        from store import removal
+
         rows = []
         for entry in self.store.list_models():
+            freed = kept = None
+            if entry.managed:  # the row and the removal dialog say the same thing
+                freed = removal.plan(entry, dry_run=True).freed_bytes
+                kept = max(0, (entry.size_bytes or 0) - freed)
             rows.append(
                 ModelRow(
                     ref=entry.ref,
                     name=entry.name,
                     format=entry.format,
                     size_bytes=entry.size_bytes,
-                    dtype=entry.dtype or "",
-                    parameters=entry.parameters,
+                    dtype=entry.dtype or stored_dtype(entry.details),
+                    parameters=entry.parameters or stored_parameters(entry.details),
                     added=stamp(entry.added_at),
                     last_used=stamp(entry.last_used_at),
                     path=entry.local_path or "",
                     id=str(entry.id),
+                    freed_bytes=freed,
+                    kept_bytes=kept,
                 )
             )
         return rows
@@ -113,16 +128,27 @@ class StoreSource:
 
     def verify_model(self, ref: str) -> list[str]:
         report = self.store.verify_model(ref)
-        return [] if report.ok else list(report.problems)
+        if not report.ok:
+            return list(report.problems)
+        entry = self.store.get_model(ref)
+        if entry.managed and (entry.parameters is None or not entry.dtype):
+            # a built-in is catalogued without reading its GGUF header; verified, read it now
+            # (cheap: the header only) so that params and dtype fill in
+            self.store.add_model(entry.source)
+        return []
 
     def plan_remove_model(self, ref: str) -> RemovalPlan:
+        from store.weights import disk_usage
+
         plan = self.store.remove_model(ref, dry_run=True)
-        note = (
-            f"{len(plan.kept_paths)} path(s) not made by sa-tui are kept."
-            if plan.kept_paths
-            else ""
+        kept = disk_usage([Path(path) for path in plan.kept_paths]) if plan.kept_paths else None
+        return RemovalPlan(
+            ref,
+            plan.freed_bytes,
+            len(plan.deleted_paths),
+            kept_bytes=kept,
+            kept=_kept_names(plan.kept_paths),
         )
-        return RemovalPlan(ref, plan.freed_bytes, len(plan.deleted_paths), note)
 
     def remove_model(self, ref: str) -> RemovalPlan:
         plan = self.store.remove_model(ref)
@@ -236,23 +262,61 @@ class StoreSource:
             methods=methods,
         )
 
-    def _attributions(self, run_ids: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    def _attributions(
+        self, wanted: dict[tuple[str, str], str], first: list[str], model: str, dataset: str
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """Stored attributions of (sample id, method), each checked against the shot's question
+        (``wanted`` maps the pair to it). An attribution is stored once, with the run that
+        computed it; a later run that reused it has none of its own. So the runs in ``first``
+        (this run, the version's) are read, then the other runs of the same model and dataset,
+        newest first, until every shot has one."""
         found: dict[tuple[str, str], dict[str, Any]] = {}
-        for run_id in dict.fromkeys(r for r in run_ids if r):
+        read: set[str] = set()
+
+        def scan(run_id: str) -> None:
+            read.add(run_id)
             for row in self.store.records_for_run(run_id, "attribution"):
-                found.setdefault((str(row.sample_id), str(row.method)), row.payload)
+                key = (str(row.sample_id), str(row.method))
+                payload = row.payload if isinstance(row.payload, dict) else {}
+                if key in wanted and key not in found and _fits(payload, wanted[key]):
+                    found[key] = payload
+
+        for run_id in dict.fromkeys(r for r in first if r):
+            scan(run_id)
+        if len(found) < len(wanted):
+            for record in self.store.list_runs(limit=RUN_PAGE):
+                config = record.config or {}
+                if record.id in read or (config.get("model"), config.get("dataset")) != (
+                    model,
+                    dataset,
+                ):
+                    continue
+                scan(record.id)
+                if len(found) == len(wanted):
+                    break
         return found
 
     def _shots(self, version: Any, run_id: str | None = None) -> list[ShotView]:
-        """The shots of a prompt version: rationale from its content, attribution (if any) from
-        the run that computed it (this run, or the run that created the version)."""
+        """The shots of a prompt version: rationale from its content, heatmap from the stored
+        attribution of that method (a DeepLift preview for the methods that have none)."""
         if version.method in ("io", "zero_shot"):
             return []  # no rationale: the shots are plain question -> answer pairs
-        attributions = self._attributions([run_id or "", version.run_id or ""])
+        source = version.method if version.method in ATTRIBUTION_METHODS else PREVIEW_METHOD
+        wanted = {
+            (str(shot.get("id", "")), source): str(shot.get("question", ""))
+            for shot in version.shots
+        }
+        model, dataset = str(version.model), str(version.dataset)
+        if run_id:
+            config = self.store.get_run(run_id).config or {}
+            model, dataset = str(config.get("model", model)), str(config.get("dataset", dataset))
+        attributions = self._attributions(
+            wanted, [run_id or "", version.run_id or ""], model, dataset
+        )
         shots = []
         for shot in version.shots:
             sample_id = str(shot.get("id", ""))
-            payload = attributions.get((sample_id, version.method)) or {}
+            payload = attributions.get((sample_id, source)) or {}
             shots.append(
                 ShotView(
                     sample_id=sample_id,
@@ -261,6 +325,7 @@ class StoreSource:
                     scores=[float(x) for x in payload.get("word_scores", [])],
                     top=list(payload.get("top_words", [])),
                     rationale=str(shot.get("rationale") or ""),
+                    heatmap_method="" if source == version.method or not payload else source,
                 )
             )
         return shots
@@ -319,6 +384,25 @@ class StoreSource:
         )
 
     # -------------------------------------------------------------------------------- export
+    def plan_export(self, prompt_ref: str, fmt: str, path: str) -> ExportPlan:
+        from core.paths import data_dir
+        from store.export import default_name
+        from store.export_marks import is_own_file, is_own_folder
+
+        def is_own(target: Path, kind: str) -> bool:
+            return (
+                is_own_folder(target, kind) if kind == "hf-dataset" else is_own_file(target, kind)
+            )
+
+        version = self.store.resolve_prompt(prompt_ref)
+        return plan_export(
+            path,
+            fmt,
+            data_dir() / "exports",
+            default_name=default_name(version, fmt),
+            is_own=is_own,
+        )
+
     def export(self, prompt_ref: str, fmt: str, path: str, *, force: bool = False) -> str:
         from store.export import export_prompt
 
@@ -329,6 +413,62 @@ class StoreSource:
         from store.export import render
 
         return str(render(self.store.resolve_prompt(prompt_ref), fmt))
+
+    # ------------------------------------------------------------------------------ estimate
+    def estimate_context(self, config: dict[str, Any]) -> EstimateContext:
+        """The model's measured load (or first-use conversion) and a finished run of ``config``."""
+        from jobs import timings
+
+        model = str(config.get("model", ""))
+        converting = False
+        if model.startswith("builtin:"):
+            try:
+                entry = self.store.get_model(model)
+            except Exception:
+                entry = None
+            if entry is not None and entry.managed_path:
+                folder = Path(entry.managed_path)
+                converting = not (
+                    (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
+                )
+        seconds = timings.measured("convert" if converting else "load", model)
+        basis: str | None
+        if converting:
+            basis = "convert-measured" if seconds is not None else "convert-assumed"
+        else:
+            basis = "measured" if seconds is not None else None
+        run = self.store.latest_run_for(config)
+        reused = run.id if run is not None and run.status == "done" else ""
+        return EstimateContext(seconds, basis, reused)
+
+
+def stored_dtype(details: dict[str, Any] | None) -> str:
+    """A dtype from the stored details (a GGUF's quantization, a folder's tensor dtypes)."""
+    details = details or {}
+    if details.get("quantization"):
+        return str(details["quantization"])
+    dtypes = details.get("dtypes")
+    if isinstance(dtypes, dict) and dtypes:
+        return str(max(dtypes, key=lambda name: dtypes[name] or 0))
+    return ""
+
+
+def stored_parameters(details: dict[str, Any] | None) -> int | None:
+    value = (details or {}).get("parameters")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _kept_names(paths: tuple[str, ...]) -> str:
+    return ", ".join(Path(path).name for path in paths[:2]) + (", …" if len(paths) > 2 else "")
+
+
+def _fits(payload: dict[str, Any], question: str) -> bool:
+    """Whether an attribution's words are those of this shot's question (sample ids are only
+    unique within a dataset)."""
+    words = payload.get("words") or []
+    if not words or not question:
+        return bool(words)
+    return question.split()[: min(3, len(words))] == [str(w) for w in words[:3]]
 
 
 def experiment_view(record: Any) -> ExperimentView:

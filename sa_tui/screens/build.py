@@ -16,9 +16,10 @@ from textual.widgets.selection_list import Selection
 from core.config import ALL_METHODS, STRATEGIES
 from core.estimate import estimate
 from sa_tui.build_state import BuildChange
-from sa_tui.data import BUILTIN_DATASET_REFS, BUILTIN_MODEL_REFS
+from sa_tui.data import BUILTIN_DATASET_REFS, BUILTIN_MODEL_REFS, EstimateContext, wrap_ref
 from sa_tui.messages import CancelBuild, ClearBuild, PickOnForm, StartBuild, StartFromForm
 from sa_tui.widgets.heatmap import TokenHeatmap
+from sa_tui.widgets.method_list import MethodList
 from sa_tui.widgets.navbar import NavBar
 from sa_tui.widgets.shot_card import ShotCard
 from sa_tui.widgets.stages import StageProgress
@@ -50,6 +51,7 @@ DEFAULT_FORM: dict[str, Any] = {
     "test_limit": 6,
     "seed": 0,
 }
+SHORT_HEIGHT = 32  # below this many rows, a finished build's stages fold into one line
 NUMBER_FIELDS = (
     ("shots", "n"),
     ("keywords", "k"),
@@ -70,6 +72,11 @@ def form_with_saved(saved: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(value, type(default)) and not isinstance(value, bool):
             form[name] = value
     return form
+
+
+def context_key(model: str, config: dict[str, Any] | None) -> tuple[str, str]:
+    """What the estimate's context depends on: the model and the exact configuration."""
+    return (model, repr(sorted(config.items())) if config else "")
 
 
 def card_id(key: str) -> str:
@@ -100,6 +107,12 @@ class BuildScreen(Screen[None]):
 
     app: SaTuiApp
 
+    def __init__(self) -> None:
+        super().__init__()
+        # what the estimate cannot count, for the form's model and configuration (read in a thread)
+        self.context_for: tuple[str, str] | None = None
+        self.context = EstimateContext()
+
     def compose(self) -> ComposeResult:
         form = form_with_saved(self.app.settings.build_form)
         yield NavBar()
@@ -111,7 +124,7 @@ class BuildScreen(Screen[None]):
                 )
                 yield from self._select_row("Strategy", "strategy", STRATEGIES, form["strategy"])
                 yield Label("Methods", classes="field-label", id="methods-label")
-                yield SelectionList[str](
+                yield MethodList(
                     *[
                         Selection(f"{m:<13} {METHOD_HELP[m]}", m, m in form["methods"])
                         for m in FORM_METHODS
@@ -165,6 +178,11 @@ class BuildScreen(Screen[None]):
         self.update_methods_label()
         self.redraw_all()
         self.query_one("#model", Select).focus()
+        methods = self.query_one("#methods", MethodList)
+        first = methods.first_selected_index()
+        if first is not None:  # the ticked method in view, under the list's cursor
+            methods.highlighted = first
+            self.call_after_refresh(methods.scroll_to_highlight)
         self.set_interval(1.0, self._tick)
         self.action_reload()
 
@@ -173,6 +191,8 @@ class BuildScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.action_reload()  # the catalogue may have changed meanwhile
+        self.context_for = None  # and the store: read the estimate's context again
+        self.update_estimate()
 
     @work(thread=True, group="choices", exclusive=True)
     def load_choices(self) -> None:
@@ -214,6 +234,10 @@ class BuildScreen(Screen[None]):
             select.set_options([(c, c) for c in [ref, *options]])
         select.value = ref
         select.focus()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.update_status)  # the names are wrapped to the panel's width
+        self.call_after_refresh(self.update_stages)
 
     def _tick(self) -> None:
         if self.app.build.active:
@@ -279,7 +303,8 @@ class BuildScreen(Screen[None]):
 
     def update_estimate(self) -> None:
         values = self.form_values()
-        costs = self.app.settings.costs.get(str(values.get("model")))
+        model = str(values.get("model"))
+        costs = self.app.settings.costs.get(model)
         widget = self.query_one("#estimate", Static)
         if not values["methods"]:
             widget.update(Content.styled("Tick at least one method.", "$warning"))
@@ -287,8 +312,47 @@ class BuildScreen(Screen[None]):
         if any(values[f] is None for f, _ in NUMBER_FIELDS):
             widget.update(Content.styled("n, k, p, test and seed must be numbers.", "$warning"))
             return
-        guess = estimate(values, costs)
+        config = self._estimate_config()
+        key = context_key(model, config)
+        if key != self.context_for:
+            self.context_for = key
+            self.context = EstimateContext()  # until this configuration's is read
+            self.read_context(key, config or values)
+        context = self.context
+        basis = context.load_basis
+        if self.app.loaded_model == model:
+            basis = "loaded"  # the worker keeps the last model: no load at all
+        guess = estimate(
+            values,
+            costs,
+            load_seconds=context.load_seconds,
+            load_basis=basis,
+            reused=bool(context.reused_run) and not self.app.build.active,
+        )
         widget.update(Content.assemble(("Cost ", "bold"), guess.describe()))
+
+    def _estimate_config(self) -> dict[str, Any] | None:
+        """The form's validated configuration (what a finished run is looked up by), or None."""
+        from core.errors import SaTuiError
+
+        try:
+            return self.build_config()
+        except SaTuiError:
+            return None
+
+    @work(thread=True, group="estimate", exclusive=True)
+    def read_context(self, key: tuple[str, str], config: dict[str, Any]) -> None:
+        try:
+            context = self.app.data.estimate_context(config)
+        except Exception:
+            context = EstimateContext()
+        self.app.call_from_thread(self._context_read, key, context)
+
+    def _context_read(self, key: tuple[str, str], context: EstimateContext) -> None:
+        if key != self.context_for:
+            return  # the form changed meanwhile: its own context is on the way
+        self.context = context
+        self.update_estimate()
 
     # -------------------------------------------------------------------------------- actions
     def action_start(self) -> None:
@@ -330,6 +394,13 @@ class BuildScreen(Screen[None]):
     def action_focus_form(self) -> None:
         self.query_one("#model", Select).focus()
 
+    def leave_form(self) -> None:
+        """Move the focus from the form to the results, so that 1-5 switch screens again."""
+        focused = self.focused
+        form = self.query_one("#build-form")
+        if focused is None or focused is form or form in focused.ancestors:
+            self.query_one("#cards", VerticalScroll).focus()
+
     def action_clear(self) -> None:
         if not self.app.build.active:
             self.post_message(ClearBuild())
@@ -347,14 +418,20 @@ class BuildScreen(Screen[None]):
         """Redraw what changed in the App's build state (it watches ``app.build_change``)."""
         if change.reset:
             self.redraw_all()
+            if self.app.build.active:
+                self.leave_form()  # typed digits would go into a number field, not switch screens
             return
-        if "stages" in change.parts:
+        if change.parts & {"stages", "status"}:
             self.update_stages()
         if change.parts & {"status", "saved", "output"}:
             self.update_status()
         if "status" in change.parts and not self.app.build.active:
             for card in self.query(ShotCard):
                 card.stop()
+            if isinstance(self.focused, Input):
+                self.leave_form()
+            self.context_for = None  # a finished run may now be reused, a load measured
+            self.update_estimate()
         changed_cards = change.card_keys
         for key in self.app.build.cards:
             if key in changed_cards:
@@ -377,6 +454,11 @@ class BuildScreen(Screen[None]):
             if build.active and info.done < info.total and info.started:
                 detail = f"{build.clock() - info.started:.0f} s  {detail}".rstrip()
             widget.update_stage(stage, info.done, info.total, detail)
+        # once done, on a short terminal, one line says so: the room goes to the saved names
+        short = self.size.height < SHORT_HEIGHT
+        widget.summary = (
+            f"all {len(build.stages)} stages done" if build.status == "done" and short else ""
+        )
         widget.refresh(layout=True)
 
     def update_card(self, key: str) -> None:
@@ -389,7 +471,13 @@ class BuildScreen(Screen[None]):
         if found:
             card = found.first(ShotCard)
         else:
-            card = ShotCard(state.sample_id, state.method, id=ident, reused=state.reused)
+            card = ShotCard(
+                state.sample_id,
+                state.method,
+                id=ident,
+                reused=state.reused,
+                heatmap_method=state.heatmap_method,
+            )
             container.mount(card)
             if not any(
                 node is container for node in (self.focused.ancestors if self.focused else [])
@@ -426,12 +514,18 @@ class BuildScreen(Screen[None]):
                 (f"{elapsed}  the worker stops at its next check", "dim"),
             )
         elif build.status == "done":
+            width = max(20, widget.content_region.width or widget.size.width or 36)
             parts: list[Content] = [
                 Content.assemble(("done ", "bold $success"), f"in {elapsed}  {run}")
             ]
             for saved in build.saved:
                 acc = saved.get("accuracy")
                 version = saved.get("version")
+                ref = (
+                    f"{saved.get('lineage')}@v{version}"
+                    if version is not None
+                    else str(saved.get("lineage"))
+                )
                 parts.append(
                     Content.assemble(
                         (f"{saved.get('method')}: ", "bold"),
@@ -439,20 +533,20 @@ class BuildScreen(Screen[None]):
                             f"accuracy {acc:.3f}" if isinstance(acc, (int, float)) else "",
                             "$success",
                         ),
-                        f" (n={saved.get('n')})  saved ",
-                        (
-                            f"{saved.get('lineage')}@v{version}"
-                            if version is not None
-                            else str(saved.get("lineage")),
-                            "$accent",
-                        ),
+                        f" (n={saved.get('n')})",
                     )
                 )
-            parts.append(
-                Content.styled(
-                    "3 opens Runs & Prompts; ctrl+r builds again (stored work is reused)", "dim"
+                # saved as: the name on lines of its own, broken only between its parts
+                lines = wrap_ref(ref, width, indent="    ")
+                lines[0] = "  → " + lines[0][4:]
+                parts += [Content.styled(line, "$accent") for line in lines]
+            if self.size.height >= SHORT_HEIGHT:  # on a short screen the room goes to the shots
+                parts.append(
+                    Content.styled(
+                        "→ saved as. 3: Runs & Prompts; ctrl+r: build again (reuses stored work)",
+                        "dim",
+                    )
                 )
-            )
             text = Content("\n").join(parts)
         elif build.status == "cancelled":
             text = Content.assemble(

@@ -11,10 +11,13 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 
-from sa_tui.data import DatasetRow, ModelRow, human_count, human_size
+from sa_tui.data import DatasetRow, ModelRow, RemovalPlan, human_count, human_size
 from sa_tui.messages import CatalogueKind, PickForBuild
-from sa_tui.screens.modals import ConfirmScreen, PromptScreen
+from sa_tui.screens.modals import AddDatasetScreen, ConfirmScreen, PromptScreen
 from sa_tui.widgets.navbar import NavBar
+
+MISSING = "—"  # a value the catalogue has not read yet (v reads it)
+FIXED_DATASET_COLUMNS = 46  # ref, pool/test and rows columns with their padding, at most
 
 if TYPE_CHECKING:
     from sa_tui.app import SaTuiApp
@@ -22,6 +25,38 @@ if TYPE_CHECKING:
 
 def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` cells, with … when something was left off."""
+    return text if len(text) <= width else text[: max(1, width - 1)] + "…"
+
+
+def size_story(row: ModelRow) -> str:
+    """What the size column counts, in the same numbers as the removal dialog."""
+    size = human_size(row.size_bytes) or "unknown size"
+    if row.freed_bytes is None:
+        return f"size {size}, files in place (del removes the entry, not the files)"
+    if not row.freed_bytes:
+        return f"size {size} (the GGUF in its package, kept by del; converted on first use)"
+    return (
+        f"size {size} (GGUF {human_size(row.kept_bytes)} in its package, kept; "
+        f"converted copy {human_size(row.freed_bytes)}, freed by del)"
+    )
+
+
+def removal_story(kind: str, plan: RemovalPlan) -> str:
+    """The removal dialog's detail: what is freed and what is kept, in the catalogue's numbers."""
+    if plan.freed_bytes:
+        freed = f"Frees {human_size(plan.freed_bytes)}: the files sa-tui made (a converted copy)."
+    else:
+        freed = "Frees nothing on disk: sa-tui made none of its files."
+    kept = (
+        f" Keeps {human_size(plan.kept_bytes)}: {plan.kept}, which sa-tui did not make."
+        if plan.kept_bytes
+        else ""
+    )
+    return f"{freed}{kept} {plan.note}".strip()
 
 
 class CatalogueScreen(Screen[None]):
@@ -60,8 +95,9 @@ class CatalogueScreen(Screen[None]):
         models = self.query_one("#models", DataTable)
         models.add_columns("ref", "format", "size", "params", "dtype", "last used")
         datasets = self.query_one("#datasets", DataTable)
-        datasets.add_columns("ref", "splits", "rows", "source")
+        datasets.add_columns("ref", "pool/test", "rows", "source")
         models.focus()
+        self.last_dataset: tuple[str, str] = ("", "")
         self.action_refresh()
 
     # ---------------------------------------------------------------------------------- data
@@ -92,24 +128,53 @@ class CatalogueScreen(Screen[None]):
                 row.ref,
                 row.format,
                 human_size(row.size_bytes),
-                human_count(row.parameters),
-                row.dtype,
-                row.last_used[:16],
+                human_count(row.parameters) or MISSING,
+                row.dtype or MISSING,
+                row.last_used[:16].replace("T", " "),
                 key=row.ref,
             )
         table.move_cursor(row=min(keep, max(0, len(models) - 1)))
         table = self.query_one("#datasets", DataTable)
         keep = table.cursor_row
         table.clear()
+        room = max(16, self.size.width - FIXED_DATASET_COLUMNS)
         for data in datasets:
             table.add_row(
-                data.ref, data.splits, human_count(data.rows), data.source[:40], key=data.ref
+                data.ref,
+                data.splits.replace("pool ", "").replace(" / test ", "/"),
+                human_count(data.rows),
+                clip(data.source, room),
+                key=data.ref,
             )
         table.move_cursor(row=min(keep, max(0, len(datasets) - 1)))
-        self.query_one("#catalogue-status", Static).update(
-            f"{plural(len(models), 'model')}, {plural(len(datasets), 'dataset')}. "
-            "tab switches table; enter builds with the row."
+        self.update_status()
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self) -> None:
+        self.update_status()
+
+    def on_descendant_focus(self) -> None:
+        self.update_status()
+
+    def update_status(self) -> None:
+        """The row under the cursor in full (what a column cuts), then the totals."""
+        picked = self.selected()
+        totals = (
+            f"{plural(len(self.model_rows), 'model')}, {plural(len(self.dataset_rows), 'dataset')}"
         )
+        line = f"{totals}. tab switches table; enter builds with the row."
+        if picked is not None and picked[0] == "model":
+            row = next((m for m in self.model_rows if m.ref == picked[1]), None)
+            if row is not None:
+                missing = (
+                    "; params, dtype: press v" if row.parameters is None or not row.dtype else ""
+                )
+                line = f"{row.ref}: {size_story(row)}{missing}"
+        elif picked is not None:
+            data = next((d for d in self.dataset_rows if d.ref == picked[1]), None)
+            if data is not None:
+                line = f"{data.ref}: {data.source or data.name}"
+        self.query_one("#catalogue-status", Static).update(line)
 
     def selected(self) -> tuple[CatalogueKind, str] | None:
         """('model' | 'dataset', ref) under the cursor of the focused table."""
@@ -123,38 +188,43 @@ class CatalogueScreen(Screen[None]):
     # ------------------------------------------------------------------------------- actions
     def action_add(self) -> None:
         focused = self.focused
-        kind = "dataset" if isinstance(focused, DataTable) and focused.id == "datasets" else "model"
-        if kind == "model":
-            question = "Add a model"
-            detail = "A model folder, a .gguf file, a Hugging Face id (from the cache, or downloaded when online) or builtin:NAME."
-            placeholder = "~/models/my-model  or  HuggingFaceTB/SmolLM2-135M-Instruct"
-        else:
-            question = "Add a dataset"
-            detail = (
-                "A .jsonl/.csv/.parquet file, a datasets folder, hf:owner/name, or builtin:NAME."
-            )
-            placeholder = "~/data/my-questions.jsonl"
+        if isinstance(focused, DataTable) and focused.id == "datasets":
+            source, field_map = self.last_dataset
+
+            def dataset_added(answer: tuple[str, str] | None) -> None:
+                if answer:
+                    self.last_dataset = answer
+                    self.add_entry("dataset", answer[0], answer[1] or None)
+
+            self.app.push_screen(AddDatasetScreen(source, field_map), dataset_added)
+            return
+        detail = "A model folder, a .gguf file, a Hugging Face id (from the cache, or downloaded when online) or builtin:NAME."
+        placeholder = "~/models/my-model  or  HuggingFaceTB/SmolLM2-135M-Instruct"
 
         def added(ref: str | None) -> None:
             if ref:
-                self.add_entry(kind, ref)
+                self.add_entry("model", ref)
 
-        self.app.push_screen(PromptScreen(question, placeholder, detail=detail), added)
+        self.app.push_screen(PromptScreen("Add a model", placeholder, detail=detail), added)
 
     @work(thread=True, group="catalogue-change")
-    def add_entry(self, kind: str, ref: str) -> None:
+    def add_entry(self, kind: str, ref: str, field_map: str | None = None) -> None:
         self.app.call_from_thread(self.notify, f"Adding {ref}…")
         try:
             if kind == "model":
                 self.app.data.add_model(ref)
             else:
-                self.app.data.add_dataset(ref)
+                self.app.data.add_dataset(ref, field_map)
         except Exception as error:
+            todo = "Check the path or name and try again (a on the Catalogue)."
+            if kind == "dataset":
+                todo = (
+                    "Press a (in the datasets table) to try again: the dialog keeps what you "
+                    "typed; a Field map names the columns, e.g. "
+                    "id=qid,question=text,choices=opt_a|opt_b|opt_c,answer=label."
+                )
             self.app.call_from_thread(
-                self.app.show_error,
-                str(error),
-                "Check the path or name and try again (a on the Catalogue).",
-                f"Could not add the {kind}",
+                self.app.show_error, str(error), todo, f"Could not add the {kind}"
             )
             return
         self.app.call_from_thread(self.notify, f"Added {ref}")
@@ -201,8 +271,7 @@ class CatalogueScreen(Screen[None]):
         detail = "The entry leaves the catalogue; runs and prompt versions that used it stay."
         if kind == "model":
             try:
-                plan = self.app.data.plan_remove_model(ref)
-                detail = f"Frees {human_size(plan.freed_bytes)} ({plural(plan.files, 'file')}). {plan.note}".strip()
+                detail = removal_story(kind, self.app.data.plan_remove_model(ref))
             except Exception as error:
                 detail = f"Could not size it: {error}"
 

@@ -1,8 +1,15 @@
-"""Export: a prompt version in any CLI format to a file, or to the clipboard (OSC 52, works over SSH)."""
+"""Export: a prompt version in any CLI format to a file, or to the clipboard (OSC 52, works over SSH).
+
+Where a file goes is shown before anything is written: a plain name goes into the exports folder
+of the data directory (not wherever sa-tui was started), ``~`` and absolute paths are taken as
+given, and a path that climbs out with ``..`` is refused. What is there decides what ctrl+e does:
+nothing (write), an unchanged earlier sa-tui export (ask, then replace) or anything else (refuse).
+The version, format and path are captured when ctrl+e is pressed, so a dialog in between can
+never make it write another version.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -10,10 +17,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
 
-from sa_tui.data import COPYABLE_FORMATS, EXPORT_FORMATS, PromptRow
+from sa_tui.data import COPYABLE_FORMATS, EXPORT_FORMATS, ExportPlan, PromptRow, wrap_ref
 from sa_tui.messages import SelectPrompt
 from sa_tui.screens.modals import ConfirmScreen
 from sa_tui.widgets.navbar import NavBar
@@ -31,8 +39,42 @@ EXTENSIONS = {
 }
 
 
+WIDE = 130  # below this width the list goes above the format, file and preview
+STATE_STYLES = {"new": "$success", "own": "$warning", "refused": "$error"}
+
+
 def default_path(prompt: PromptRow, fmt: str) -> str:
     return f"{prompt.lineage}.v{prompt.version}{EXTENSIONS.get(fmt, '.txt')}"
+
+
+def target_content(plan: ExportPlan, width: int = 80) -> Content:
+    """The full target path (broken after a ``/`` or ``.`` when it is long), then what ctrl+e
+    will do there (one sentence)."""
+    lines = wrap_ref(plan.target, width, indent="  ", breaks="/.")
+    lines[0] = "→ " + lines[0][2:]
+    return Content.assemble(
+        *((line + "\n", "bold") for line in lines),
+        (plan.message, STATE_STYLES.get(plan.state, "")),
+    )
+
+
+class TargetLine(Static):
+    """Where ctrl+e would write and what it would do, redrawn to its width after a resize."""
+
+    plan: ExportPlan | None = None
+
+    def show(self, plan: ExportPlan | None) -> None:
+        self.plan = plan
+        self.draw()
+
+    def on_resize(self) -> None:
+        self.draw()
+
+    def draw(self) -> None:
+        if self.plan is None:
+            self.update("")
+        else:
+            self.update(target_content(self.plan, self.content_region.width or 76))
 
 
 class ExportScreen(Screen[None]):
@@ -60,6 +102,10 @@ class ExportScreen(Screen[None]):
         self.prompts: list[PromptRow] = []
         self.wanted: str | None = None
         self.preview_text = ""
+        # (version, format) the File field was last filled for
+        self.filled_for: tuple[str, str] | None = None
+        self.loaded = False
+        self.plan: ExportPlan | None = None  # where ctrl+e would write now, as last checked
 
     def compose(self) -> ComposeResult:
         yield NavBar()
@@ -82,10 +128,11 @@ class ExportScreen(Screen[None]):
                 with Horizontal(classes="field-row"):
                     yield Label("File", classes="field-label")
                     yield Input(
-                        placeholder="path of the file (or folder for hf-dataset)",
+                        placeholder="a name (goes into the exports folder) or an absolute path",
                         id="export-path",
                         compact=True,
                     )
+                yield TargetLine("", id="export-target")
                 with Horizontal(id="export-buttons"):
                     yield Button("Write ^e", id="export-write", variant="primary", compact=True)
                     yield Button("Copy y", id="export-copy", compact=True)
@@ -94,12 +141,15 @@ class ExportScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#export-prompts", DataTable).add_columns("method", "v", "acc", "lineage")
+        self.query_one("#export-prompts", DataTable).add_columns("v", "acc", "lineage")
         self.query_one("#export-prompts", DataTable).focus()
         self.load()
 
     def on_screen_resume(self) -> None:
         self.load()
+
+    def on_resize(self, event: Resize) -> None:
+        self.set_class(event.size.width < WIDE, "-narrow")
 
     # ----------------------------------------------------------------------------------- data
     def action_refresh(self) -> None:
@@ -119,13 +169,16 @@ class ExportScreen(Screen[None]):
         self.app.call_from_thread(self.show_rows, prompts)
 
     def show_rows(self, prompts: list[PromptRow]) -> None:
+        ordered = sorted(prompts, key=lambda p: p.created, reverse=True)
+        if self.loaded and ordered == self.all_prompts and not self.wanted:
+            return  # nothing changed (e.g. a dialog closed): the cursor and File stay as they are
         shown = None if self.wanted else self.current()
-        self.all_prompts = sorted(prompts, key=lambda p: p.created, reverse=True)
-        self.apply_filter()
-        if shown is not None:  # a reload keeps the cursor on the prompt version it was on
-            self._move_cursor_to(shown.ref)
+        self.loaded = True
+        self.all_prompts = ordered
+        # a reload keeps the cursor (and a name typed in File) on the prompt version it was on
+        self.apply_filter(keep=shown.ref if shown is not None else None)
 
-    def apply_filter(self) -> None:
+    def apply_filter(self, keep: str | None = None) -> None:
         query = self.query_one("#export-filter", Input).value.lower().split()
         self.prompts = [
             p
@@ -135,8 +188,7 @@ class ExportScreen(Screen[None]):
         table = self.query_one("#export-prompts", DataTable)
         table.clear()
         for prompt in self.prompts:
-            table.add_row(
-                prompt.method,
+            table.add_row(  # the method is in the lineage: one column less to cut it off
                 str(prompt.version),
                 "" if prompt.accuracy is None else f"{prompt.accuracy:.3f}",
                 prompt.lineage,
@@ -145,6 +197,8 @@ class ExportScreen(Screen[None]):
         if self.wanted:
             self.select_ref(self.wanted)
         else:
+            if keep is not None:
+                self._move_cursor_to(keep)
             self.update_preview()
 
     @on(SelectPrompt)
@@ -181,7 +235,8 @@ class ExportScreen(Screen[None]):
 
     @on(Input.Changed, "#export-filter")
     def _filter_changed(self) -> None:
-        self.apply_filter()
+        shown = self.current()
+        self.apply_filter(keep=shown.ref if shown is not None else None)
 
     @on(Input.Submitted, "#export-filter")
     def _filter_done(self) -> None:
@@ -193,9 +248,41 @@ class ExportScreen(Screen[None]):
             self.query_one("#export-preview", Static).update(
                 Content.styled("No prompt versions yet: build one on the Build screen (2).", "dim")
             )
+            self.plan = None
+            self.query_one(TargetLine).show(None)
             return
-        self.query_one("#export-path", Input).value = default_path(prompt, self.fmt)
+        if self.filled_for != (prompt.ref, self.fmt):
+            # a new version or format gets its own default name; a name typed for this one stays
+            self.filled_for = (prompt.ref, self.fmt)
+            self.query_one("#export-path", Input).value = default_path(prompt, self.fmt)
         self.render_preview(prompt.ref, self.fmt)
+        self.update_target()
+
+    @on(Input.Changed, "#export-path")
+    def _path_changed(self) -> None:
+        self.update_target()
+
+    def update_target(self) -> None:
+        prompt = self.current()
+        if prompt is not None:
+            self.plan_target(prompt.ref, self.fmt, self.query_one("#export-path", Input).value)
+
+    @work(thread=True, exclusive=True, group="export-target")
+    def plan_target(self, ref: str, fmt: str, path: str) -> None:
+        try:
+            plan = self.app.data.plan_export(ref, fmt, path)
+        except Exception as error:
+            plan = ExportPlan(path, "refused", f"Refused: {error}.")
+        self.app.call_from_thread(self._show_target, ref, fmt, path, plan)
+
+    def _show_target(self, ref: str, fmt: str, path: str, plan: ExportPlan) -> None:
+        prompt = self.current()
+        if prompt is None or (prompt.ref, self.fmt) != (ref, fmt):
+            return  # the selection moved on meanwhile; its own plan follows
+        if self.query_one("#export-path", Input).value != path:
+            return
+        self.plan = plan
+        self.query_one(TargetLine).show(plan)
 
     @work(thread=True, exclusive=True, group="export-preview")
     def render_preview(self, ref: str, fmt: str) -> None:
@@ -256,18 +343,42 @@ class ExportScreen(Screen[None]):
             self.notify("Pick a prompt version first.")
             return
         path = self.query_one("#export-path", Input).value.strip() or default_path(prompt, self.fmt)
-        target = Path(path).expanduser()
-        if target.exists():
+        # the version, format and path are fixed now: nothing that happens in a dialog changes them
+        self.plan_write(prompt.ref, self.fmt, path)
+
+    @work(thread=True, group="export-write")
+    def plan_write(self, ref: str, fmt: str, path: str) -> None:
+        try:
+            plan = self.app.data.plan_export(ref, fmt, path)
+        except Exception as error:
+            plan = ExportPlan(path, "refused", f"Refused: {error}.")
+        self.app.call_from_thread(self._planned, ref, fmt, plan)
+
+    def _planned(self, ref: str, fmt: str, plan: ExportPlan) -> None:
+        if plan.state == "refused":
+            reason = plan.message.removeprefix("Refused: ")
+            self.app.show_error(
+                reason if plan.target in reason else f"{plan.target}: {reason}",
+                "Change the name in File (a plain name goes into the exports folder), then press ctrl+e again.",
+                "Export refused",
+            )
+            return
+        if plan.state == "own":
 
             def answered(yes: bool | None) -> None:
                 if yes:
-                    self.write(prompt.ref, self.fmt, path, True)
+                    self.write(ref, fmt, plan.target, True)
 
             self.app.push_screen(
-                ConfirmScreen(f"{path} exists. Overwrite it?", yes="Overwrite"), answered
+                ConfirmScreen(
+                    "Earlier sa-tui export: overwrite it?",
+                    f"{plan.target}\nwill be replaced by {ref} as {fmt}.",
+                    yes="Overwrite",
+                ),
+                answered,
             )
             return
-        self.write(prompt.ref, self.fmt, path, False)
+        self.write(ref, fmt, plan.target, False)
 
     @work(thread=True, group="export-write")
     def write(self, ref: str, fmt: str, path: str, force: bool) -> None:
@@ -281,7 +392,10 @@ class ExportScreen(Screen[None]):
                 "Export failed",
             )
             return
-        self.app.call_from_thread(self.notify, f"Wrote {written}", title="Exported")
+        self.app.call_from_thread(
+            self.notify, f"Wrote {ref} as {fmt} to {written}", title="Exported"
+        )
+        self.app.call_from_thread(self.update_target)
         self.app.call_from_thread(self.action_focus_list)
 
     @on(Button.Pressed, "#export-write")

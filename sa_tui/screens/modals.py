@@ -123,6 +123,57 @@ class PromptScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+class AddDatasetScreen(ModalScreen[tuple[str, str] | None]):
+    """Ask for a dataset's source and, when its columns are not guessed, its field map (the
+    CLI's ``--field-map``). Returns (source, field map) or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, source: str = "", field_map: str = "") -> None:
+        super().__init__(classes="modal-screen")
+        self.source = source
+        self.field_map = field_map
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Add a dataset", classes="dialog-title")
+            yield Static(
+                "A .jsonl/.csv/.parquet file, a datasets folder, hf:owner/name, or builtin:NAME.",
+                classes="dialog-detail",
+            )
+            yield Label("Source", classes="dialog-label")
+            yield Input(
+                value=self.source, placeholder="~/data/my-questions.jsonl", id="dataset-source"
+            )
+            yield Label("Field map (only when the columns are not guessed)", classes="dialog-label")
+            yield Input(
+                value=self.field_map,
+                placeholder="id=qid,question=text,choices=a|b|c,answer=label",
+                id="dataset-field-map",
+            )
+            yield Static(
+                "choices: the columns of the options, in order, joined by |; "
+                "answer_format=label|index|index1|text when the answer is not a label",
+                classes="dialog-detail",
+            )
+            yield Static("tab: next field   enter: add   escape: cancel", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#dataset-source", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        source = self.query_one("#dataset-source", Input).value.strip()
+        if not source:
+            self.query_one("#dataset-source", Input).focus()
+            self.notify("Give the dataset's source first.", severity="warning")
+            return
+        self.dismiss((source, self.query_one("#dataset-field-map", Input).value.strip()))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class TextScreen(ModalScreen[None]):
     """A scrollable read-only view (a diff, a comparison, a context)."""
 
@@ -168,7 +219,9 @@ WALKTHROUGH = """\
    starts it again: finished work is reused from the store.
 5. **3** opens *Runs & Prompts*: the run and its prompt version with the score. **enter** opens a
    run; **tab** switches to *Prompts*; **space** marks two versions and **d** diffs them.
-6. **4** opens *Export*: pick a format, **ctrl+e** writes a file, **y** copies to the clipboard.
+6. **4** opens *Export*: pick a format, **ctrl+e** writes a file (a plain name goes into the
+   exports folder of the data directory; the full path is shown first), **y** copies to the
+   clipboard.
 """
 
 

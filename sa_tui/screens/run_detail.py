@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from rich.table import Table
@@ -13,7 +14,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
-from sa_tui.data import RunDetail
+from sa_tui.data import RunDetail, wrap_ref
 from sa_tui.widgets.navbar import NavBar
 from sa_tui.widgets.shot_card import ShotCard
 
@@ -87,10 +88,8 @@ class RunDetailScreen(Screen[None]):
         run = detail.run
         self.title = f"Run {run.id[:8]}"
         table = Table(show_header=True, expand=False)
-        for column in ("method", "accuracy", "95% CI", "n", "parse fail.", "prompt version"):
-            table.add_column(
-                column, justify="left" if column in ("method", "prompt version") else "right"
-            )
+        for column in ("method", "accuracy", "95% CI", "n", "unparsed"):
+            table.add_column(column, justify="left" if column == "method" else "right")
         for method in detail.methods:
             prompt = method.prompt
             ci = (
@@ -104,8 +103,21 @@ class RunDetailScreen(Screen[None]):
                 ci,
                 str(prompt.n or ""),
                 str(method.parse_failures),
-                prompt.ref,
             )
+        # the prompt versions' names on lines of their own: a table column would cut them
+        width = max(20, self.size.width - 2)
+        saved: list[Content] = [Content.styled("prompt versions", "dim")]
+        name_width = max((len(m.prompt.method) for m in detail.methods), default=0) + 1
+        for method in detail.methods:
+            lines = wrap_ref(method.prompt.ref, width - name_width - 2, indent="")
+            saved.append(
+                Content.assemble(
+                    ("  " + method.prompt.method.ljust(name_width), "bold"), (lines[0], "$accent")
+                )
+            )
+            saved += [
+                Content.styled(" " * (name_width + 2) + line, "$accent") for line in lines[1:]
+            ]
         config = ", ".join(
             f"{k}={v}"
             for k, v in run.config.items()
@@ -137,12 +149,26 @@ class RunDetailScreen(Screen[None]):
         summary.update(head)
         if detail.methods:
             summary.parent.mount(Static(table, id="run-scores"))  # type: ignore[union-attr]
+            summary.parent.mount(  # type: ignore[union-attr]
+                Static(Content("\n").join(saved), id="run-versions")
+            )
         shots = self.query_one("#run-shots", VerticalScroll)
         shots.remove_children()
         if not detail.shots:
             shots.mount(Static(Content.styled("No shots were explained in this run.", "dim")))
+        # a DeepLift preview is drawn once per shot, and not where the shot has its own heatmap
+        drawn = {shot.sample_id for shot in detail.shots if shot.words and not shot.heatmap_method}
         for index, shot in enumerate(detail.shots):
-            card = ShotCard(shot.sample_id, shot.method, id=f"run-shot-{index}")
+            if shot.heatmap_method and shot.words:
+                if shot.sample_id in drawn:
+                    shot = replace(shot, words=[], scores=[], top=[], heatmap_method="")
+                drawn.add(shot.sample_id)
+            card = ShotCard(
+                shot.sample_id,
+                shot.method,
+                id=f"run-shot-{index}",
+                heatmap_method=shot.heatmap_method,
+            )
             shots.mount(card)
             card.set_tokens(shot.words, shot.scores, shot.top)
             card.set_text(shot.rationale, True)

@@ -24,15 +24,17 @@ from sa_tui.widgets.navbar import NavBar
 if TYPE_CHECKING:
     from sa_tui.app import SaTuiApp
 
+# the short, fixed columns first and the long ones (methods, progress) last, so that at 80
+# columns nothing but the end of the method list is cut off
 RUN_COLUMNS: list[tuple[str, Callable[[RunRow], Any]]] = [
     ("started", lambda r: r.created),
     ("status", lambda r: r.status),
+    ("took", lambda r: r.seconds or 0.0),
+    ("id", lambda r: r.id),
     ("model", lambda r: r.model),
     ("dataset", lambda r: r.dataset),
     ("methods", lambda r: r.methods),
     ("progress", lambda r: (r.done / r.total) if r.total else 0.0),
-    ("took", lambda r: r.seconds or 0.0),
-    ("id", lambda r: r.id),
 ]
 PROMPT_COLUMNS: list[tuple[str, Callable[[PromptRow], Any]]] = [
     ("created", lambda p: p.created),
@@ -57,14 +59,14 @@ def matches(text: str, query: str) -> bool:
 def run_cells(run: RunRow) -> tuple[str, ...]:
     progress = f"{run.stage} {run.done}/{run.total}" if run.status != "done" and run.total else ""
     return (
-        run.created[:16].replace("T", " "),
+        run.created[5:16].replace("T", " "),
         run.status,
+        duration(run.seconds),
+        run.id[:8],
         short_ref(run.model),
         short_ref(run.dataset),
         run.methods,
         progress,
-        duration(run.seconds),
-        run.id[:8],
     )
 
 

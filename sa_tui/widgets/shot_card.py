@@ -20,7 +20,7 @@ class ShotCard(Vertical):
         margin: 0 0 1 0;
     }
     ShotCard > .card-title {
-        height: 1;
+        height: auto;
         padding: 0 1;
     }
     ShotCard > .card-text {
@@ -33,12 +33,19 @@ class ShotCard(Vertical):
     """
 
     def __init__(
-        self, sample_id: str, method: str, *, id: str | None = None, reused: bool = False
+        self,
+        sample_id: str,
+        method: str,
+        *,
+        id: str | None = None,
+        reused: bool = False,
+        heatmap_method: str = "",
     ) -> None:
         super().__init__(id=id, classes="shot-card")
         self.reused = reused
         self.sample_id = sample_id
         self.method = method
+        self.heatmap_method = heatmap_method  # the heatmap's attribution, if not ``method``
         self.text = ""
         self.final = False
         self.words: list[str] = []
@@ -53,19 +60,25 @@ class ShotCard(Vertical):
     stopped = False  # set when the build ended before this rationale was finished
 
     def _title(self) -> Content:
+        """``shot ID · method``, then where the heatmap comes from and the state; the title
+        wraps between those parts when the card is narrow, so none of them is cut off."""
         if self.reused:
-            state = " (reused from the store)"
+            state = "reused from the store"
         elif self.final or not self.text:
             state = ""
         else:
-            state = " (unfinished)" if self.stopped else " (writing…)"
-        return Content.assemble(
+            state = "unfinished" if self.stopped else "writing…"
+        parts: list[tuple[str, str] | str] = [
             ("shot ", "dim"),
             (self.sample_id, "bold $accent"),
-            ("  ·  ", "dim"),
+            (" · ", "dim"),
             (self.method, "bold"),
-            (state, "italic dim"),
-        )
+        ]
+        if self.heatmap_method and self.words:
+            parts += [(" · ", "dim"), (f"heatmap: {self.heatmap_method} preview", "dim")]
+        if state:
+            parts += [(" · ", "dim"), (state, "italic dim")]
+        return Content.assemble(*parts)
 
     def on_mount(self) -> None:
         self._apply()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from textual.content import Content
 from textual.widget import Widget
 
+MIN_BAR = 4
 STAGE_LABELS = {
     "dataset": "dataset",
     "model": "model",
@@ -64,6 +65,7 @@ class StageProgress(Widget):
         super().__init__(name=name, id=id, classes=classes)
         self.stages: dict[str, StageState] = {}
         self.status = ""
+        self.summary = ""  # when set, one line instead of the stage lines (a finished build)
 
     def clear(self, status: str = "") -> None:
         self.stages = {}
@@ -86,11 +88,14 @@ class StageProgress(Widget):
         self.refresh(layout=True)
 
     def render(self) -> Content:
+        if self.summary and self.stages and all(st.complete for st in self.stages.values()):
+            return Content.assemble(("✓ ", "bold $stage-done"), (self.summary, "dim"))
         width = max(24, self.size.width)
         count_width = max((len(f"{st.done}/{st.total}") for st in self.stages.values()), default=3)
         natural = max((len(stage_label(s)) for s in self.stages), default=8)
-        label_width = max(8, min(24, natural, width - 2 - 1 - count_width - 2 - 8))
-        bar_width = max(4, min(30, width - 2 - label_width - 1 - count_width - 2))
+        # the label is what says which stage it is: the bar gives way first (down to 4 cells)
+        label_width = max(8, min(24, natural, width - 2 - 1 - count_width - 2 - MIN_BAR))
+        bar_width = max(MIN_BAR, min(30, width - 2 - label_width - 1 - count_width - 2))
         lines: list[Content] = []
         for stage, state in self.stages.items():
             filled, empty = bar(state.done, state.total, bar_width)
@@ -101,11 +106,14 @@ class StageProgress(Widget):
             used = 2 + label_width + 1 + bar_width + 1 + count_width + 1
             room = width - used
             detail = state.detail[:room] if room > 3 else ""
+            label = stage_label(stage)
+            if len(label) > label_width:
+                label = label[: label_width - 1] + "…"
             lines.append(
                 Content.assemble(
                     (mark + " ", mark_style),
                     (
-                        stage_label(stage)[:label_width].ljust(label_width) + " ",
+                        label.ljust(label_width) + " ",
                         "" if state.complete else "bold",
                     ),
                     (filled, "$stage-done" if state.complete else "$stage-active"),

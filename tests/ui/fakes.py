@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from jobs import protocol
@@ -15,7 +16,9 @@ from sa_tui.data import (
     CellView,
     ComparisonView,
     DatasetRow,
+    EstimateContext,
     ExperimentView,
+    ExportPlan,
     MethodView,
     ModelRow,
     PredictionView,
@@ -26,6 +29,7 @@ from sa_tui.data import (
     RunDetail,
     RunRow,
     ShotView,
+    plan_export,
 )
 from sa_tui.worker_client import WorkerEvent, WorkerProcessState
 
@@ -58,6 +62,26 @@ SCORES = [
     0.02,
 ]
 TOP = ["sarcastic", "everybody", "loves", "traffic"]
+PREVIEW_WORDS = (
+    "Which is sarcastic? (a) I love waiting in line. (b) I hate waiting in line.".split()
+)
+PREVIEW_SCORES = [
+    0.01,
+    0.0,
+    0.12,
+    0.02,
+    -0.03,
+    0.35,
+    0.21,
+    -0.02,
+    0.08,
+    0.0,
+    -0.01,
+    0.05,
+    0.0,
+    -0.02,
+    0.04,
+]
 CONTEXT_V1 = "<|im_start|>system\nAnswer the question.<|im_end|>\n<|im_start|>user\nWhich statement is sarcastic?\n(a) Yes, because everybody loves traffic.\n(b) No.<|im_end|>\n<|im_start|>assistant\n3-step explanation: people hate traffic, the praise is insincere, so (a) mocks. The answer is (a)<|im_end|>\n"
 CONTEXT_V2 = CONTEXT_V1.replace("people hate traffic", "nobody enjoys traffic jams")
 
@@ -293,20 +317,27 @@ def grid_runs() -> list[RunRow]:
     ]  # fmt: skip
 
 
-class FakeData:
-    """An in-memory DataSource."""
+# Shown in snapshots: a fixed path that does not exist (nothing is written there by them).
+FAKE_EXPORTS = Path("/srv/sa-tui-home/exports")
 
-    def __init__(self, *, empty: bool = False) -> None:
+
+class FakeData:
+    """An in-memory DataSource. Exports are really written (under ``exports_dir`` for plain
+    names), and remembered as sa-tui's own, so the overwrite rules can be tested."""
+
+    def __init__(self, *, empty: bool = False, exports_dir: Path = FAKE_EXPORTS) -> None:
         self.model_rows = [
             ModelRow(
                 "builtin:smollm2-135m",
                 "smollm2-135m",
                 "builtin",
-                100_000_000,
+                640_000_000,
                 "float32",
                 134_515_008,
                 "2025-01-01T00:00:00",
                 "2025-01-03T10:00:00",
+                freed_bytes=540_000_000,
+                kept_bytes=100_000_000,
             ),
             ModelRow(
                 "builtin:gemma3-270m",
@@ -337,7 +368,12 @@ class FakeData:
         self.grid_run_rows = [] if empty else grid_runs()
         self.report_calls: list[str] = []
         self.exports: list[tuple[str, str, str, bool]] = []
+        self.exports_dir = exports_dir
+        self.own_exports: set[str] = set()
         self.removed: list[str] = []
+        self.context = EstimateContext()
+        self.contexts: list[dict[str, Any]] = []
+        self.added_datasets: list[tuple[str, str | None]] = []
 
     def models(self) -> list[ModelRow]:
         return list(self.model_rows)
@@ -353,6 +389,12 @@ class FakeData:
         return row
 
     def add_dataset(self, ref: str, field_map: str | None = None) -> DatasetRow:
+        self.added_datasets.append((ref, field_map))
+        if ref.endswith(".csv") and not field_map:
+            raise ValueError(
+                f"{ref}: no column holds the choices; pass a field map "
+                "(id=...,question=...,choices=a|b|c,answer=...)"
+            )
         row = DatasetRow(ref, ref.rsplit("/", 1)[-1], "file", "pool 10 / test 5", 15)
         self.dataset_rows.append(row)
         return row
@@ -361,12 +403,16 @@ class FakeData:
         return []
 
     def plan_remove_model(self, ref: str) -> RemovalPlan:
-        return RemovalPlan(ref, 100_000_000, 3)
+        row = next(m for m in self.model_rows if m.ref == ref)
+        return RemovalPlan(
+            ref, row.freed_bytes or 0, 3, kept_bytes=row.kept_bytes, kept="model.gguf"
+        )
 
     def remove_model(self, ref: str) -> RemovalPlan:
+        plan = self.plan_remove_model(ref)
         self.removed.append(ref)
         self.model_rows = [m for m in self.model_rows if m.ref != ref]
-        return RemovalPlan(ref, 100_000_000, 3)
+        return plan
 
     def remove_dataset(self, ref: str) -> None:
         self.removed.append(ref)
@@ -403,7 +449,11 @@ class FakeData:
                 ShotView(
                     "snarks-042",
                     "ph_cot",
+                    PREVIEW_WORDS,
+                    PREVIEW_SCORES,
+                    ["love", "waiting"],
                     rationale="3-step explanation: people hate traffic, the praise is insincere, so (a) mocks. The answer is (a)",
+                    heatmap_method="deeplift",  # a DeepLift preview: ph_cot has no attribution
                 ),
             ],
             methods=[
@@ -417,9 +467,28 @@ class FakeData:
     def prompt_context(self, prompt_id: str) -> str:
         return CONTEXT_V2 if prompt_id == "2" else CONTEXT_V1
 
+    def plan_export(self, prompt_ref: str, fmt: str, path: str) -> ExportPlan:
+        return plan_export(
+            path,
+            fmt,
+            self.exports_dir,
+            default_name=f"{prompt_ref}.{fmt}",
+            is_own=lambda target, kind: str(target) in self.own_exports,
+        )
+
     def export(self, prompt_ref: str, fmt: str, path: str, *, force: bool = False) -> str:
         self.exports.append((prompt_ref, fmt, path, force))
+        target = Path(path)
+        if target.exists() and not (force and path in self.own_exports):
+            raise ValueError(f"{path} already exists")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(self.export_text(prompt_ref, fmt), encoding="utf-8")
+        self.own_exports.add(path)
         return path
+
+    def estimate_context(self, config: dict[str, Any]) -> EstimateContext:
+        self.contexts.append(dict(config))
+        return self.context
 
     def export_text(self, prompt_ref: str, fmt: str) -> str:
         return f"# {prompt_ref} as {fmt}\n\n{CONTEXT_V1}"
