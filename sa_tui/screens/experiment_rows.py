@@ -393,4 +393,5 @@ def list_status(experiments: Sequence[ExperimentView]) -> str:
             "No experiments yet. Run a grid with: sa-tui experiment --model M --dataset D "
             "--seeds 0,1,2   (r refreshes)"
         )
-    return f"{len(experiments)} experiments, newest first.  enter: open a grid"
+    noun = "experiment" if len(experiments) == 1 else "experiments"
+    return f"{len(experiments)} {noun}, newest first.  enter: open a grid"
