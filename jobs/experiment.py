@@ -127,9 +127,14 @@ def cell_state(store: RunStore, cell: Cell) -> RunRecord | None:
     return store.latest_run_for(cell.config.to_dict())
 
 
+def pending_cells(store: RunStore, cells: Sequence[Cell]) -> list[Cell]:
+    """The cells whose newest run is not done."""
+    return [cell for cell in cells if _status(cell_state(store, cell)) != "done"]
+
+
 def plan_estimate(store: RunStore, cells: Sequence[Cell]) -> str:
     """One sentence: how many cells are done, how many will run, and the work they will do."""
-    pending = [cell for cell in cells if _status(cell_state(store, cell)) != "done"]
+    pending = pending_cells(store, cells)
     done = len(cells) - len(pending)
     if not pending:
         return f"{len(cells)} cells, all done: the grid only reads the store"

@@ -58,7 +58,7 @@ def _run(
     console: Console,
     cancel: CancelToken,
 ) -> int:
-    from jobs.experiment import plan_estimate, run_grid
+    from jobs.experiment import pending_cells, plan_estimate, run_grid
     from jobs.preflight import preflight
     from store.facade import Store
 
@@ -71,10 +71,12 @@ def _run(
         check_report_dir(report_dir)
     with Store.open() as store:
         console.print(plan_estimate(store, cells), highlight=False, soft_wrap=True)
-        if choice.kind == "ray":
-            where = choice.address or "started on this machine"
-            console.print(f"executor: Ray ({where})", highlight=False)
-        with choice.build() as executor, CellStatus(console) as status:
+        if choice.kind == "ray" and not pending_cells(store, cells):
+            choice = ExecutorChoice()  # nothing to compute: Ray is not even started
+        cpu_only = (grid.template.device or "").startswith("cpu")
+        with choice.build(cpu_only=cpu_only) as executor, CellStatus(console) as status:
+            if choice.kind == "ray":
+                console.print(f"executor: {executor.describe()}", highlight=False, soft_wrap=True)
             record, _ = run_grid(
                 grid,
                 store,

@@ -119,7 +119,7 @@ def _execute(
 
     def loaded() -> None:
         if store is not None:
-            note_model_use(store, config.model)
+            note_models_used(store, config)
 
     def save(method_result: MethodResult) -> None:
         if store is None:
@@ -153,13 +153,18 @@ def start_record(store: RunStore, config: RunConfig, *, device: str | None = Non
     return record.id
 
 
-def note_model_use(store: RunStore, ref: str) -> None:
-    """LAST USED in the catalogue (built-ins are seeded first, so a fresh store has them)."""
-    try:
-        store.ensure_builtins()
-        store.touch_model(ref)
-    except Exception:
-        log.warning("could not record the use of %s", ref, exc_info=True)
+def note_models_used(store: RunStore, config: RunConfig) -> None:
+    """LAST USED in the catalogue for the run's model and, with amplify, its proxy (built-ins
+    are catalogued on first use)."""
+    refs = [config.model]
+    if config.proxy_model and "amplify" in config.methods:
+        refs.append(config.proxy_model)
+    for ref in refs:
+        try:
+            store.ensure_builtins()
+            store.touch_model(ref)
+        except Exception:
+            log.warning("could not record the use of %s", ref, exc_info=True)
 
 
 def close_run(store: RunStore | None, run_id: str | None, status: str, reason: str) -> None:

@@ -2,7 +2,7 @@
 
 - core never imports store, jobs or sa_tui, not even inside a function; store never imports jobs
   or sa_tui; jobs never imports sa_tui; core, store and jobs never import Textual.
-- sa_tui never imports torch & co.
+- sa_tui never imports torch & co., nor Ray (only `--executor ray` loads it, in the jobs layer).
 
 Static checks read every module's syntax tree (imports anywhere, also inside functions, and
 ``importlib.import_module("...")`` with a constant name); dynamic checks import the UI modules and
@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("torch", "transformers", "captum", "shap")
+HEAVY = ("torch", "transformers", "captum", "shap", "ray")
 FLOORS = ("core", "store", "jobs", "sa_tui")  # bottom to top
 UI_ONLY = ("textual",)
 # Functions of sa_tui whose bodies may import core modules that load torch when imported.

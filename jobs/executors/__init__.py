@@ -39,6 +39,10 @@ class Executor(Protocol):
         trace: TracebackType | None,
     ) -> None: ...
 
+    def describe(self) -> str:
+        """One line: where the cells run."""
+        ...
+
     def run(
         self,
         cells: Sequence[Cell],
@@ -82,12 +86,13 @@ class ExecutorChoice:
             )
         return self
 
-    def build(self, models: ModelSlot | None = None) -> Executor:
-        """The executor (a context manager: Ray connects on entry and lets go on exit)."""
+    def build(self, models: ModelSlot | None = None, *, cpu_only: bool = False) -> Executor:
+        """The executor (a context manager: Ray connects on entry and lets go on exit).
+        ``cpu_only``: the grid runs on the CPU, so Ray's actors take no GPU."""
         if self.kind == "ray":
             from jobs.executors.ray_executor import RayExecutor
 
-            return RayExecutor(address=self.address, actors=self.actors)
+            return RayExecutor(address=self.address, actors=self.actors, cpu_only=cpu_only)
         from jobs.executors.local import LocalExecutor
 
         return LocalExecutor(models)

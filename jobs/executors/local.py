@@ -30,6 +30,9 @@ class LocalExecutor:
     ) -> None:
         return None
 
+    def describe(self) -> str:
+        return "local: the cells one after the other in this process"
+
     def run(
         self,
         cells: Sequence[Cell],

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -43,7 +44,7 @@ from jobs.experiment import Cell, CellOutcome, cell_state, resumable_run, reused
 from jobs.ports import RunStore
 from jobs.preflight import preflight
 from jobs.recording import save_method_result
-from jobs.run import close_run, failure_reason, note_model_use, start_record
+from jobs.run import close_run, failure_reason, note_models_used, start_record
 
 RESTARTS = 3  # how often Ray restarts a lost actor and replays the cell it was running
 CPU_ACTORS = 2  # actors on a cluster without GPUs, unless --ray-actors says otherwise
@@ -65,8 +66,8 @@ class _Flight:
 
 
 class RayExecutor:
-    """Connects on entry (``address``: a cluster's, or ``auto``; None: start Ray on this
-    machine), creates its actors when a grid has cells to run, and kills them on exit.
+    """Connects on entry (``address``: a cluster's, or ``auto``; None: Ray's own rule, see the
+    README), creates its actors when a grid has cells to run, and kills them on exit.
     ``on_dispatch(cell, actor)`` follows each dispatch (tests count and kill with it)."""
 
     def __init__(
@@ -74,11 +75,13 @@ class RayExecutor:
         *,
         address: str | None = None,
         actors: int | None = None,
+        cpu_only: bool = False,
         init_options: dict[str, Any] | None = None,
         on_dispatch: Callable[[Cell, Any], None] | None = None,
     ) -> None:
         self.address = address
         self.wanted = actors
+        self.cpu_only = cpu_only  # the grid runs on the CPU (--device cpu): no GPU actors
         self.init_options = dict(init_options or {})
         self.on_dispatch = on_dispatch
         self.actors: list[Any] = []
@@ -99,16 +102,38 @@ class RayExecutor:
         self.close()
 
     def open(self) -> None:
+        """Connect (or start Ray), and check that the cluster can hold the actors asked for."""
         if not ray.is_initialized():
             self._connect()
             self._owns_ray = True
-        self._gpus = int(ray.cluster_resources().get("GPU", 0))
+        resources = ray.cluster_resources()
+        self._gpus = 0 if self.cpu_only else int(resources.get("GPU", 0))
+        room = self._gpus or int(resources.get("CPU", 0))
+        if self.wanted and self.wanted > room:
+            self.close()
+            unit = "GPUs" if self._gpus else "CPUs"
+            raise ConfigError(
+                f"--ray-actors {self.wanted} is more than the {room} {unit} of the Ray cluster, "
+                f"and an actor takes one; use --ray-actors {room} or fewer"
+            )
 
     def close(self) -> None:
         self._kill_actors()
         if self._owns_ray and ray.is_initialized():
             ray.shutdown()
         self._owns_ray = False
+
+    def describe(self) -> str:
+        if not ray.is_initialized():
+            return "Ray (not connected)"
+        where = ray.get_runtime_context().gcs_address
+        nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        each = "one GPU" if self._gpus else "one CPU"
+        return (
+            f"Ray at {where} ({nodes} node{'s' if nodes != 1 else ''}, {cpus} CPUs, "
+            f"{self._gpus} GPUs), up to {self.actor_count} actors with {each} each"
+        )
 
     @property
     def actor_count(self) -> int:
@@ -177,12 +202,13 @@ class RayExecutor:
         options.update(self.init_options)
         _route_ray_logs()
         try:
+            _check_reachable(self.address)
             with _keep_signal_handlers():
                 ray.init(address=self.address, **options)
-        except (ConnectionError, RuntimeError, ValueError, TimeoutError) as error:
-            where = f"at {self.address}" if self.address else "on this machine"
+        except (OSError, RuntimeError, ValueError) as error:  # ConnectionError is an OSError
+            where = f"the Ray cluster {self.address}" if self.address else "Ray on this machine"
             raise ConfigError(
-                f"could not reach a Ray cluster {where} ({_first_line(error)}); start one with "
+                f"could not reach {where} ({_first_line(error)}); start a cluster with "
                 "`ray start --head`, or leave out --ray-address to start Ray here"
             ) from None
         _route_ray_logs()
@@ -286,7 +312,7 @@ class RayExecutor:
             progress(Progress("methods", done, total, f"{flight.cell.label}: {method}"))
             return None
         store.finish_run(flight.run_id, "done")
-        note_model_use(store, config.model)
+        note_models_used(store, config)
         _end_of(flight.stream)
         return CellOutcome(flight.cell, flight.run_id, False, time.perf_counter() - flight.started)
 
@@ -319,6 +345,18 @@ class RayExecutor:
         for flight in flights.values():
             close_run(store, flight.run_id, "cancelled", reason)
         flights.clear()
+
+
+def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """A concrete ``host:port`` (or ``ray://host:port``) answers within ``timeout``: Ray itself
+    would retry an unreachable address for minutes, printing warnings on the terminal."""
+    if address is None or address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"{address!r} is not host:port")
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+        pass
 
 
 def _end_of(stream: Any) -> None:
