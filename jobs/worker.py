@@ -326,21 +326,14 @@ class Worker:
 
         return events
 
-    def _finish(self, store: Store | None, job: Job, status: str, error: str) -> None:
-        if store is None or job.run_id is None:
-            return
-        try:
-            store.finish_run(job.run_id, status, error=error)
-        except Exception:
-            log.exception("could not mark run %s as %s", job.run_id, status)
-
     def terminate(self) -> None:
         """SIGTERM: mark the running job's record as cancelled (best effort) and leave."""
         job = self.job
         if job is not None:
             job.cancel.cancel()
-            if job.run_id is not None and self._store is not None:
-                self._finish(self._store, job, "cancelled", "the worker was stopped")
+            from jobs.run import close_run
+
+            close_run(self._store, job.run_id, "cancelled", "the worker was stopped")
 
 
 def summary(result: RunResult) -> list[dict[str, Any]]:

@@ -12,12 +12,12 @@ import pytest
 
 import jobs.executors
 from core.cache import PREDICTION, SELECTION
-from core.config import RunConfig
 from core.errors import ConfigError
 from jobs.executors import ExecutorChoice
 from jobs.executors.cell_worker import CellDone, CellWorker, MethodDone
 from jobs.executors.records import ProxyCache
 from jobs.preflight import preflight
+from tests.jobs.grid_helpers import tiny_cell_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,20 +55,7 @@ def test_the_proxy_cache_answers_from_snapshots_and_keeps_new_records() -> None:
 def test_a_cell_streams_one_message_per_method_and_reuses_a_snapshot(
     tiny_model_dir: Path, tiny_dataset_dir: Path
 ) -> None:
-    config = RunConfig(
-        model=str(tiny_model_dir),
-        dataset=str(tiny_dataset_dir),
-        methods=("zero_shot", "io", "ph_cot"),
-        strategy="random",
-        shots=2,
-        steps=1,
-        test_limit=4,
-        rationale_tokens=4,
-        eval_tokens=4,
-        answer_mode="cloze",
-        batch_size=4,
-        device="cpu",
-    )
+    config = tiny_cell_config(tiny_model_dir, tiny_dataset_dir)
     prepared = preflight(config)
     worker = CellWorker()
     first = list(worker.run_cell(prepared, "run-1"))

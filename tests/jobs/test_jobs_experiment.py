@@ -11,42 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from core.config import RunConfig
 from core.errors import CancelledError, ConfigError
 from core.progress import CancelToken
 from core.report import build_report, to_markdown
 from jobs.experiment import Grid, cell_results, plan_estimate, run_grid
 from jobs.models import ModelSlot
 from store.facade import Store
+from tests.jobs.grid_helpers import tiny_grid
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _grid(model: Path, dataset: Path, **changes) -> Grid:
-    template = RunConfig(
-        model=str(model),
-        dataset=str(dataset),
-        methods=("zero_shot", "io", "ph_cot"),
-        strategy="random",
-        shots=2,
-        steps=1,
-        test_limit=4,
-        rationale_tokens=4,
-        eval_tokens=4,
-        answer_mode="cloze",
-        batch_size=4,
-        device="cpu",
-    )
-    values = dict(
-        models=(str(model),),
-        datasets=(str(dataset),),
-        strategies=("random",),
-        shots=(2,),
-        seeds=(0, 1),
-        template=template,
-    )
-    values.update(changes)
-    return Grid(**values).validate()
 
 
 @pytest.fixture
@@ -65,7 +38,7 @@ def _run(grid: Grid, store: Store, slot: ModelSlot, **kwargs):
 def test_a_grid_runs_each_cell_once_and_reuses_finished_cells(
     store: Store, tiny_model_dir: Path, tiny_dataset_dir: Path
 ) -> None:
-    grid = _grid(tiny_model_dir, tiny_dataset_dir)
+    grid = tiny_grid(tiny_model_dir, tiny_dataset_dir)
     assert [c.config.seed for c in grid.cells()] == [0, 1]
     assert plan_estimate(store, grid.cells()).startswith("2 cells: 0 done, 2 to run")
     slot = ModelSlot()
@@ -97,7 +70,7 @@ def test_a_grid_runs_each_cell_once_and_reuses_finished_cells(
 def test_a_stopped_grid_continues_where_it_stopped(
     store: Store, tiny_model_dir: Path, tiny_dataset_dir: Path
 ) -> None:
-    grid = _grid(tiny_model_dir, tiny_dataset_dir, seeds=(0, 1, 2))
+    grid = tiny_grid(tiny_model_dir, tiny_dataset_dir, seeds=(0, 1, 2))
     cancel = CancelToken()
     with pytest.raises(CancelledError):
         run_grid(
@@ -116,11 +89,11 @@ def test_a_stopped_grid_continues_where_it_stopped(
 
 def test_a_grid_refuses_empty_or_repeated_axes(tiny_model_dir: Path, tiny_dataset_dir: Path):
     with pytest.raises(ConfigError, match="listed twice in the grid's seeds"):
-        _grid(tiny_model_dir, tiny_dataset_dir, seeds=(0, 0))
+        tiny_grid(tiny_model_dir, tiny_dataset_dir, seeds=(0, 0))
     with pytest.raises(ConfigError, match="no shots"):
-        _grid(tiny_model_dir, tiny_dataset_dir, shots=())
+        tiny_grid(tiny_model_dir, tiny_dataset_dir, shots=())
     with pytest.raises(ConfigError, match="--shots must be at least 1"):
-        _grid(tiny_model_dir, tiny_dataset_dir, shots=(0,))
+        tiny_grid(tiny_model_dir, tiny_dataset_dir, shots=(0,))
 
 
 def _cli(*args: str, home: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:

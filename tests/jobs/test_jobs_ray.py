@@ -31,37 +31,13 @@ from core.progress import CancelToken, Progress  # noqa: E402
 from jobs.executors.local import LocalExecutor  # noqa: E402
 from jobs.executors.ray_executor import RayExecutor  # noqa: E402
 from jobs.executors.records import run_snapshot  # noqa: E402
-from jobs.experiment import Cell, Grid, run_grid  # noqa: E402
+from jobs.experiment import Cell, run_grid  # noqa: E402
 from store.facade import Store  # noqa: E402
+from tests.jobs.grid_helpers import tiny_grid  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 Summary = dict[str, dict[str, Any]]  # cell config hash -> method -> what was stored
 TOLERANCE = 1e-4  # cells side by side: log-likelihoods move in the sixth decimal (see above)
-
-
-def _grid(model: Path, dataset: Path, seeds: tuple[int, ...] = (0, 1)) -> Grid:
-    template = RunConfig(
-        model=str(model),
-        dataset=str(dataset),
-        methods=("zero_shot", "io", "ph_cot"),
-        strategy="random",
-        shots=2,
-        steps=1,
-        test_limit=4,
-        rationale_tokens=4,
-        eval_tokens=4,
-        answer_mode="cloze",
-        batch_size=4,
-        device="cpu",
-    )
-    return Grid(
-        models=(str(model),),
-        datasets=(str(dataset),),
-        strategies=("random",),
-        shots=(2,),
-        seeds=seeds,
-        template=template,
-    ).validate()
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +68,7 @@ def local_reference(
         patch.setenv("SA_TUI_HOME", str(folder))
         with Store.open(folder / "local.db") as store:
             _, outcomes = run_grid(
-                _grid(tiny_model_dir, tiny_dataset_dir),
+                tiny_grid(tiny_model_dir, tiny_dataset_dir),
                 store,
                 cancel=CancelToken(),
                 progress=lambda _: None,
@@ -172,7 +148,7 @@ def test_ray_writes_the_same_records_as_the_local_executor(
 ) -> None:
     dispatched: list[str] = []
     cells: list[tuple[int, int]] = []
-    grid = _grid(tiny_model_dir, tiny_dataset_dir)
+    grid = tiny_grid(tiny_model_dir, tiny_dataset_dir)
     one = _ray(actors=1, on_dispatch=lambda c, _: dispatched.append(c.label))
     with Store.open() as store, one as ex:
         record, outcomes = run_grid(
@@ -208,7 +184,7 @@ def test_a_killed_actor_is_replayed_to_the_same_results(
 
     with Store.open() as store, _ray(on_dispatch=lambda c, a: actors.update({c.label: a})) as ex:
         record, outcomes = run_grid(
-            _grid(tiny_model_dir, tiny_dataset_dir),
+            tiny_grid(tiny_model_dir, tiny_dataset_dir),
             store,
             cancel=CancelToken(),
             progress=progress,
@@ -229,7 +205,7 @@ def test_cancel_stops_the_ray_work_and_the_same_grid_then_completes(
     tiny_model_dir: Path,
     tiny_dataset_dir: Path,
 ) -> None:
-    grid = _grid(tiny_model_dir, tiny_dataset_dir)
+    grid = tiny_grid(tiny_model_dir, tiny_dataset_dir)
     cancel = CancelToken()
     seen: list[Any] = []
 
@@ -265,12 +241,12 @@ def test_finished_cells_are_reused_without_dispatching(
     dispatched: list[str] = []
     with Store.open() as store:
         run_grid(  # two of the three seeds, locally
-            _grid(tiny_model_dir, tiny_dataset_dir, seeds=(0, 1)),
+            tiny_grid(tiny_model_dir, tiny_dataset_dir, seeds=(0, 1)),
             store,
             cancel=CancelToken(),
             progress=lambda _: None,
         )
-        grid = _grid(tiny_model_dir, tiny_dataset_dir, seeds=(0, 1, 2))
+        grid = tiny_grid(tiny_model_dir, tiny_dataset_dir, seeds=(0, 1, 2))
         with _ray(on_dispatch=lambda cell, _: dispatched.append(cell.label)) as executor:
             record, outcomes = run_grid(
                 grid, store, cancel=CancelToken(), progress=lambda _: None, executor=executor
@@ -349,7 +325,7 @@ def test_a_cell_that_fails_on_its_worker_stops_the_grid_in_one_sentence(
     config = json.loads((broken / "config.json").read_text())
     config["model_type"] = "nosuchmodel"
     (broken / "config.json").write_text(json.dumps(config))
-    good = _grid(tiny_model_dir, tiny_dataset_dir, seeds=(0,))
+    good = tiny_grid(tiny_model_dir, tiny_dataset_dir, seeds=(0,))
     grid = replace(good, models=(str(tiny_model_dir), str(broken))).validate()
     seen: list[Any] = []
     with Store.open() as store:
