@@ -14,6 +14,13 @@ the largest difference between its attributions and sa-tui's.
 
     python bench/attribution_speed.py --json [--samples 128] [--examples 2]
         [--dataset builtin:commonsense-qa] [--device cuda]
+
+Adaptive KernelSHAP (``--adaptive``, see bench/adaptive_shap.py): on pool questions of each of
+``--datasets``, adaptive KernelSHAP against one forward per coalition and against the fixed
+batched path at ``--samples`` (use 350, the reference's), with the top-k agreement:
+
+    nice python bench/attribution_speed.py --adaptive --samples 350 --shots 20 \
+        --datasets builtin:commonsense-qa,builtin:snarks --reference-every 4 --json
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from common import (  # noqa: E402
     add_common_arguments,
     emit_json,
     interleave,
+    load,
     load_from_args,
     machine,
     say,
@@ -202,8 +210,12 @@ def run(
         )
         with CoalitionRecorder() as recorder:
             timed, slow, fast = interleave(
-                lambda t=target: kernelshap(lm, t, k=4, samples=samples, seed=seed, batched=False),
-                lambda t=target: kernelshap(lm, t, k=4, samples=samples, seed=seed, batched=True),
+                lambda t=target: kernelshap(
+                    lm, t, k=4, samples=samples, seed=seed, batched=False, adaptive=False
+                ),
+                lambda t=target: kernelshap(
+                    lm, t, k=4, samples=samples, seed=seed, batched=True, adaptive=False
+                ),
                 repeats=repeats,
                 device=loaded.device,
                 on_repeat=lambda r, b, f: say(
@@ -313,9 +325,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=2, help="test items explained")
     parser.add_argument("--samples", type=int, default=128, help="KernelSHAP samples (coalitions)")
     parser.add_argument("--deeplift-repeats", type=int, default=5)
+    parser.add_argument("--adaptive", action="store_true", help="adaptive KernelSHAP mode")
+    parser.add_argument("--datasets", help="adaptive mode: comma-separated dataset references")
+    parser.add_argument("--shots", type=int, default=20, help="adaptive mode: pool questions")
+    parser.add_argument("--keywords", type=int, default=4, help="adaptive mode: k")
+    parser.add_argument(
+        "--reference-every",
+        type=int,
+        default=1,
+        help="adaptive mode: run the reference every Nth shot",
+    )
     parser.set_defaults(repeats=1)  # per example: each example is one more interleaved pair
     args = parser.parse_args(argv)
 
+    if args.adaptive:
+        from adaptive_shap import run_adaptive
+
+        from core.datasets import load_dataset
+
+        loaded = load(
+            args.model,
+            device=args.device,
+            dtype=args.dtype,
+            batch_size=args.batch_size,
+            threads=args.threads,
+        )
+        refs = (args.datasets or args.dataset).split(",")
+        figures = run_adaptive(
+            loaded,
+            [load_dataset(ref.strip()) for ref in refs],
+            shots=args.shots,
+            samples=args.samples,
+            k=args.keywords,
+            seed=args.seed,
+            reference_every=max(1, args.reference_every),
+        )
+        figures["machine"] = machine()
+        if args.json:
+            emit_json(figures)
+        return 0
     loaded, dataset = load_from_args(args)
     figures = run(
         loaded,

@@ -77,7 +77,7 @@ def amplify_rationales(
     proxy: Workbench, shots: Sequence[Sample], settings: RationaleSettings
 ) -> list[Rationale]:
     """Each shot's rationale from the proxy's attribution of its gold label."""
-    check_keywords(shots, settings.keywords)
+    check_keywords(shots, settings.keywords, settings.span)
     rationales = []
     for done, shot in enumerate(shots, start=1):
         proxy.check_cancelled()

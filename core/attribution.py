@@ -10,9 +10,13 @@ zero-shot prompt whose assistant turn is pre-filled with "The answer is (":
 - KernelSHAP (shap) explains the log-probability; features are words, a word is removed by
   replacing its tokens with the pad token; coalitions are evaluated many per forward pass as a
   prefix tree: the prompt before the first explained token, and every prefix that several
-  coalitions share, runs once (``LanguageModel.label_log_probs_tree``).
+  coalitions share, runs once (``LanguageModel.label_log_probs_tree``). By default they are
+  scored in rounds until the top-k words are stable, ``samples`` being the bound
+  (``core.kernel_shap``); ``adaptive=False`` scores all of them.
 - leave_one_out (feature ablation) and random are sanity baselines.
-Only the question and the choices' texts are explained, never the template or the labels.
+Only words of the attribution span are explained (the question, and the choices' texts or the
+gold answer's text: core/spans.py), never the template or the labels. A word's score is the sum
+of its own sub-tokens' scores; punctuation tokens belong to no word (core/words.py).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import time
 import warnings
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -96,20 +100,27 @@ def attribution_messages(
 
 
 def build_target(
-    lm: LanguageModel, renderer: PromptRenderer, sample: Sample, label: str | None = None
+    lm: LanguageModel,
+    renderer: PromptRenderer,
+    sample: Sample,
+    label: str | None = None,
+    *,
+    span: str = "question+choices",
 ) -> AttributionTarget:
+    """What is explained for ``sample``: the words of ``span`` (core/spans.py) inside the full
+    zero-shot prompt, which always shows the question and every choice."""
     label = label if label is not None else sample.answer
     messages, user_text = attribution_messages(renderer, sample)
     rendered = renderer.render(messages, question=user_text)
     prompt_ids, label_ids = label_continuations(renderer.encode, rendered.text, sample.labels)
-    _, segments = question_layout(sample)
+    _, segments = question_layout(sample, span)
     base = rendered.question_span[0]
     words = split_words(rendered.text, [(base + s, base + e) for s, e in segments])
     encoded = renderer.tokenizer(
         rendered.text, add_special_tokens=False, return_offsets_mapping=True
     )
     offsets = [tuple(pair) for pair in encoded["offset_mapping"]][: len(prompt_ids)]
-    mapping = token_word_map(offsets, words)
+    mapping = token_word_map(offsets, words, rendered.text)
     tokens = [renderer.tokenizer.decode([t]) for t in prompt_ids]
     return AttributionTarget(
         sample_id=sample.id,
@@ -280,8 +291,11 @@ def kernelshap(
     samples: int = 350,
     seed: int = 0,
     batched: bool = True,
+    adaptive: bool = True,
     cancel: CancelToken | None = None,
 ) -> Attribution:
+    """``samples`` coalitions (shap.KernelExplainer), or with ``adaptive`` at most ``samples``:
+    scored in rounds until the top-k words are stable (``core.kernel_shap``)."""
     import shap
 
     started = time.perf_counter()
@@ -292,6 +306,8 @@ def kernelshap(
             f"of sample {target.sample_id!r} (2 per word + 2), not {samples}; raise --shap-samples"
         )
     f = coalition_scorer(lm, target, batched=batched, cancel=cancel)
+    if adaptive:
+        return _adaptive_kernelshap(target, f, k=k, samples=samples, seed=seed, started=started)
     np.random.seed(_sample_seed(seed, target.sample_id))
     explainer = shap.KernelExplainer(f, np.zeros((1, n_words)))
     values = explainer.shap_values(
@@ -307,6 +323,33 @@ def kernelshap(
         "l1_reg": False,
     }
     return _finish("kernelshap", target, _spread(target, per_word), per_word, k, started, params)
+
+
+def _adaptive_kernelshap(
+    target: AttributionTarget,
+    f: Callable[[np.ndarray], np.ndarray],
+    *,
+    k: int,
+    samples: int,
+    seed: int,
+    started: float,
+) -> Attribution:
+    from core.kernel_shap import adaptive_kernel_shap
+
+    result = adaptive_kernel_shap(
+        f, target.words, k=k, samples=samples, seed=_sample_seed(seed, target.sample_id)
+    )
+    _check_efficiency(result.values, result.f_full - result.f_empty, target.sample_id)
+    params = {
+        "samples": samples,
+        "seed": seed,
+        "masking": "pad_token",
+        "output": "log_prob",
+        "l1_reg": False,
+        **result.params(),
+    }
+    values = result.values
+    return _finish("kernelshap", target, _spread(target, values), values, k, started, params)
 
 
 def _check_efficiency(per_word: list[float], total: float, sample_id: str) -> None:
@@ -364,20 +407,27 @@ def explain(
     k: int,
     shap_samples: int = 350,
     seed: int = 0,
+    span: str = "question+choices",
+    shap_adaptive: bool = True,
     cancel: CancelToken | None = None,
 ) -> Attribution:
-    """Explain the gold label of ``sample`` with ``method``; top-k words in reading order."""
-    target = build_target(lm, renderer, sample)
+    """Explain the gold label of ``sample`` with ``method`` over the words of ``span``; top-k
+    words in reading order."""
+    target = build_target(lm, renderer, sample, span=span)
     if not target.explained_positions:
         raise ConfigError(f"sample {sample.id!r} has no words to explain")
     if method == "deeplift":
-        return deeplift(lm, target, k=k)
-    if method == "kernelshap":
-        return kernelshap(lm, target, k=k, samples=shap_samples, seed=seed, cancel=cancel)
-    if method == "leave_one_out":
-        return leave_one_out(lm, target, k=k, cancel=cancel)
-    if method == "random":
-        return random_attribution(target, k=k, seed=seed)
-    raise ConfigError(
-        f"unknown attribution method {method!r}; use one of {', '.join(ATTRIBUTION_METHODS)}"
-    )
+        result = deeplift(lm, target, k=k)
+    elif method == "kernelshap":
+        result = kernelshap(
+            lm, target, k=k, samples=shap_samples, seed=seed, adaptive=shap_adaptive, cancel=cancel
+        )
+    elif method == "leave_one_out":
+        result = leave_one_out(lm, target, k=k, cancel=cancel)
+    elif method == "random":
+        result = random_attribution(target, k=k, seed=seed)
+    else:
+        raise ConfigError(
+            f"unknown attribution method {method!r}; use one of {', '.join(ATTRIBUTION_METHODS)}"
+        )
+    return replace(result, params={**result.params, "span": span})

@@ -16,7 +16,8 @@ SELECTION = "selection"  # one candidate's zero-shot prediction during target se
 ATTRIBUTION = "attribution"  # tokens, token scores, words, word scores of one explained shot
 RATIONALE = "rationale"  # the rationale text (and keywords) of one shot for one method
 PREDICTION = "prediction"  # one test item's prediction under one built context
-KINDS = (SELECTION, ATTRIBUTION, RATIONALE, PREDICTION)
+FAITHFULNESS = "faithfulness"  # comprehensiveness/sufficiency of one shot's keyword rationale
+KINDS = (SELECTION, ATTRIBUTION, RATIONALE, PREDICTION, FAITHFULNESS)
 
 
 def canonical_json(value: Any) -> str:

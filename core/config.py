@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from core.errors import ConfigError
+from core.spans import check_span
 
 ALL_METHODS = (
     "zero_shot",
@@ -18,6 +19,7 @@ ALL_METHODS = (
     "ph_cot",
     "leave_one_out",
     "random",
+    "counterfactual",
     "amplify",
 )
 STRATEGIES = ("success", "error", "random")
@@ -40,6 +42,7 @@ class RunConfig:
     test_limit: int = 50
     seed: int = 0
     shap_samples: int = 350
+    shap_adaptive: bool = True  # KernelSHAP stops once its top-k words are stable
     rationale_tokens: int = 128
     eval_tokens: int = 256
     answer_mode: str = "parse"
@@ -56,7 +59,9 @@ class RunConfig:
     proxy_model: str | None = None  # amplify: the model whose attributions explain the shots
     balance_labels: bool = False  # spread the shots over the gold labels
     search: int = 1  # candidate shot sets scored on a dev split of the pool (1: no search)
-    dev_size: int = 50  # pool questions held out to score the candidates when search > 1
+    dev_size: int = 50  # pool questions held out to score --search candidates and --influence
+    influence: bool = False  # leave-one-shot-out dev accuracy of each context (core/influence.py)
+    span: str = "auto"  # the attribution span (core/spans.py); auto: the dataset layout's default
 
     def validate(self) -> RunConfig:
         if not self.methods:
@@ -89,6 +94,8 @@ class RunConfig:
         ):
             if value < low:
                 raise ConfigError(f"{name} must be at least {low}, not {value}")
+        if self.influence and not self.needs_shots:
+            raise ConfigError("--influence needs a method with shots (zero_shot has none)")
         if "amplify" in self.methods and not self.proxy_model:
             raise ConfigError("the amplify method needs --proxy-model (a second model)")
         if self.proxy_model and self.proxy_model == self.model:
@@ -107,6 +114,7 @@ class RunConfig:
             raise ConfigError(
                 f"unknown --cloze-choices {self.cloze_choices!r}; use {' or '.join(CLOZE_CHOICES)}"
             )
+        check_span(self.span)
         if self.cloze_norm not in CLOZE_NORMS:
             raise ConfigError(
                 f"unknown --cloze-norm {self.cloze_norm!r}; use one of {', '.join(CLOZE_NORMS)}"

@@ -99,6 +99,9 @@ def build_context(
     elif method == "amplify":
         instruction = templates.INSTRUCTION_KEYWORDS.format(k=keywords)
         prefill = templates.AMPLIFY_OPENING
+    elif method == "counterfactual":
+        instruction = templates.INSTRUCTION_COUNTERFACTUAL
+        prefill = templates.COUNTERFACTUAL_OPENING
     elif method == "ph_cot":
         instruction, prefill = (
             templates.INSTRUCTION_PH_COT.format(p=steps),

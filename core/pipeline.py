@@ -17,8 +17,11 @@ from core.attribution import ATTRIBUTION_METHODS
 from core.cache import MemoryCache, ResultCache, content_hash
 from core.cloze import ClozeFormat
 from core.config import RunConfig
+from core.counterfactual import summarize as summarize_counterfactuals
 from core.errors import ConfigError
 from core.evaluation import EvalSettings, MethodScore, build_context, evaluate
+from core.faithfulness import FAITHFULNESS_METHODS, method_faithfulness
+from core.influence import method_influence
 from core.progress import CancelToken, EventSink, ProgressCallback, no_events, no_progress
 from core.rationales import (
     RATIONALE_METHODS,
@@ -31,6 +34,7 @@ from core.run_inputs import test_items
 from core.samples import Dataset, Sample
 from core.selection import Candidate, select_shots
 from core.shot_search import SearchResult, search_shots
+from core.spans import SPAN_METHODS, resolve_span
 from core.stats import mcnemar_exact
 from core.versions import library_versions
 from core.workbench import Workbench
@@ -48,6 +52,8 @@ class MethodResult:
     rationale_seconds: float
     vs_io: dict[str, Any] | None = None
     dev_accuracy: float | None = None  # with --search: the chosen shots' io accuracy on dev
+    influence: list[dict[str, Any]] | None = None  # with --influence: per shot (core/influence.py)
+    faithfulness: dict[str, Any] | None = None  # keyword methods: core/faithfulness.py summary
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +73,13 @@ class MethodResult:
             ],
             "vs_io": self.vs_io,
             "dev_accuracy": self.dev_accuracy,
+            "influence": self.influence,
+            "faithfulness": self.faithfulness,
+            "counterfactual": (  # share of shots with a verified counterfactual, words changed
+                summarize_counterfactuals([r.counterfactual for r in self.rationales])
+                if self.method == "counterfactual"
+                else None
+            ),
         }
 
 
@@ -216,8 +229,10 @@ def run_protocol(
         keywords=config.keywords,
         steps=config.steps,
         shap_samples=config.shap_samples,
+        shap_adaptive=config.shap_adaptive,
         max_new_tokens=config.rationale_tokens,
         seed=config.seed,
+        span=resolve_span(config.span, dataset.pool),
     )
     if shots and events is not no_events and not set(config.methods) & set(ATTRIBUTION_METHODS):
         preview_heatmaps(bench, shots, settings)
@@ -251,6 +266,11 @@ def run_protocol(
             method_shots = [shot.sample for shot in picked]
             rationales = amplify_rationales(proxy_bench, method_shots, settings)
         rationale_seconds = time.perf_counter() - rationale_started
+        faithfulness = (  # on the model that reads the rationales (amplify's too)
+            method_faithfulness(bench, method_shots, rationales, settings)
+            if method in FAITHFULNESS_METHODS
+            else None
+        )
         context = build_context(
             method,
             method_shots,
@@ -260,6 +280,17 @@ def run_protocol(
             cloze=context_cloze,
         )
         score = evaluate(bench, context, items, eval_settings)
+        influence = method_influence(
+            bench,
+            config,
+            dataset,
+            method,
+            method_shots,
+            {r.sample_id: r.text for r in rationales},
+            items,
+            eval_settings,
+            context_cloze,
+        )
         content = context.to_content(renderer)
         content.update(
             model=config.model,
@@ -271,15 +302,24 @@ def run_protocol(
                 "steps": config.steps,
                 "seed": config.seed,
                 "shap_samples": config.shap_samples,
+                "shap_adaptive": config.shap_adaptive,
                 "rationale_tokens": config.rationale_tokens,
                 "balance_labels": config.balance_labels,
+                **({"span": settings.span} if method in SPAN_METHODS else {}),
                 **({"proxy_model": config.proxy_model} if method == "amplify" else {}),
                 **({"search": search.to_dict()} if search and method_shots is shots else {}),
             },
         )
         dev_accuracy = search.dev_accuracy if search and method_shots is shots else None
         method_result = MethodResult(
-            method, score, content, rationales, rationale_seconds, dev_accuracy=dev_accuracy
+            method,
+            score,
+            content,
+            rationales,
+            rationale_seconds,
+            dev_accuracy=dev_accuracy,
+            influence=influence,
+            faithfulness=faithfulness,
         )
         result.methods.append(method_result)
         if on_method is not None:

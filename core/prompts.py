@@ -142,12 +142,19 @@ def plain_text(messages: Sequence[Message]) -> str:
     return "".join(parts)
 
 
-def question_layout(sample: Sample) -> tuple[str, list[tuple[int, int]]]:
-    """``format_question`` text plus the character segments that may be explained: the question
-    and each choice's text (never the choice labels or the "Choices:" header)."""
+def question_layout(
+    sample: Sample, span: str = "question+choices"
+) -> tuple[str, list[tuple[int, int]]]:
+    """``format_question`` text plus the character segments that may be explained (never the
+    choice labels or the "Choices:" header). ``span`` picks them: "question+choices" (the question
+    and every choice's text), "question" (the question alone) or "question+gold" (the question and
+    the gold answer's text: no wrong answer's words can be explained)."""
     text = format_question(sample)
-    segments = [(0, len(sample.question.strip()))]
-    cursor = len(sample.question.strip())
+    question_end = len(sample.question.strip())
+    segments = [(0, question_end)] if question_end else []
+    if span == "question":
+        return text, segments
+    cursor = question_end
     for choice in sample.choices:
         choice_text = choice.text.strip()
         if not choice_text or choice_text.lower() == choice.label.lower():
@@ -156,6 +163,7 @@ def question_layout(sample: Sample) -> tuple[str, list[tuple[int, int]]]:
         at = text.find(marker, cursor)
         if at >= 0:
             start = at + len(f"({choice.label}) ")
-            segments.append((start, start + len(choice_text)))
             cursor = start + len(choice_text)
+            if span != "question+gold" or choice.label == sample.answer:
+                segments.append((start, cursor))
     return text, segments

@@ -4,6 +4,7 @@
 - self_topk: the model names the k most important keywords given the answer;
 - ph_cot: the model writes a p-step explanation given the answer;
 - auto_cot: the model's own "Let's think step by step" reasoning (a baseline; not given the answer).
+- counterfactual: the smallest verified edit of the span that flips the answer (core/counterfactual.py).
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ from core import templates
 from core.attribution import ATTRIBUTION_METHODS, explain
 from core.cache import ATTRIBUTION, RATIONALE, content_hash
 from core.errors import ConfigError
+from core.kernel_shap import ADAPTIVE_RULE
 from core.progress import Progress
-from core.prompts import PromptRenderer, format_question, question_layout, strip_special_tokens
+from core.prompts import PromptRenderer, format_question, strip_special_tokens
 from core.samples import Sample, sample_key
-from core.words import count_rankable, split_words
+from core.spans import content_words
 from core.workbench import Workbench
 
 GENERATED_METHODS = ("self_topk", "ph_cot", "auto_cot")
-RATIONALE_METHODS = ATTRIBUTION_METHODS + GENERATED_METHODS
+COUNTERFACTUAL = (
+    "counterfactual"  # the smallest edit that flips the answer (core/counterfactual.py)
+)
+RATIONALE_METHODS = ATTRIBUTION_METHODS + GENERATED_METHODS + (COUNTERFACTUAL,)
 KEYWORD_METHODS = ATTRIBUTION_METHODS + ("self_topk",)
 
 
@@ -34,8 +39,10 @@ class RationaleSettings:
     keywords: int = 4
     steps: int = 3
     shap_samples: int = 350
+    shap_adaptive: bool = True  # KernelSHAP stops once its top-k words are stable
     max_new_tokens: int = 128
     seed: int = 0
+    span: str = "question+choices"  # the attribution span (core/spans.py), never "auto" here
 
 
 @dataclass(frozen=True)
@@ -48,24 +55,25 @@ class Rationale:
     generated: str = ""  # raw model output, for generated methods
     attribution: dict[str, Any] | None = None
     seconds: float = 0.0
+    counterfactual: dict[str, Any] | None = None  # the edit's details (counterfactual method)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def content_word_count(sample: Sample) -> int:
-    """Distinct words of the explained text (question and choices) that can be keywords."""
-    text, segments = question_layout(sample)
-    return count_rankable(split_words(text, segments))
+def content_word_count(sample: Sample, span: str = "question+choices") -> int:
+    """Distinct words of the explained text (the span of the question) that can be keywords."""
+    return content_words(sample, span)
 
 
-def check_keywords(samples: Sequence[Sample], k: int) -> None:
+def check_keywords(samples: Sequence[Sample], k: int, span: str = "question+choices") -> None:
     """Refuse k larger than the number of content words of any shot."""
     for sample in samples:
-        available = content_word_count(sample)
+        available = content_word_count(sample, span)
         if k > available:
             raise ConfigError(
-                f"--keywords {k} is more than the {available} content words of shot {sample.id!r}; use a smaller k"
+                f"--keywords {k} is more than the {available} content words of shot {sample.id!r} "
+                f"in the attribution span {span!r}; use a smaller k or a wider --span"
             )
 
 
@@ -77,7 +85,9 @@ def make_rationales(
         raise ConfigError(
             f"unknown rationale method {method!r}; use one of {', '.join(RATIONALE_METHODS)}"
         )
-    if method in KEYWORD_METHODS:
+    if method in ATTRIBUTION_METHODS or method == COUNTERFACTUAL:
+        check_keywords(shots, settings.keywords, settings.span)
+    elif method in KEYWORD_METHODS:
         check_keywords(shots, settings.keywords)
     stage = f"rationales:{method}"
     keys = [_rationale_key(method, shot, settings, bench) for shot in shots]
@@ -100,6 +110,14 @@ def make_rationales(
         for i in todo:
             bench.check_cancelled()
             keep(i, _attribution_rationale(bench, shots[i], method, settings))
+    elif method == COUNTERFACTUAL:
+        from core.counterfactual import counterfactual_rationale, summarize  # imports this module
+
+        for i in todo:
+            bench.check_cancelled()
+            keep(i, counterfactual_rationale(bench, shots[i], settings))
+        records = [results[i].counterfactual for i in range(len(shots))]
+        bench.events("counterfactual_summary", {"stage": stage, **summarize(records)})
     elif todo:
         generated = _generate(bench, [shots[i] for i in todo], method, settings)
         for i, rationale in zip(todo, generated, strict=True):
@@ -127,10 +145,25 @@ def _rationale_key(method: str, shot: Sample, settings: RationaleSettings, bench
         relevant.update(
             samples=settings.shap_samples, seed=settings.seed, shap=versions.get("shap")
         )
+        if settings.shap_adaptive:  # fixed-sample keys stay as they were
+            relevant["adaptive"] = ADAPTIVE_RULE
     if method == "deeplift":
         relevant["captum"] = versions.get("captum")
     if method == "random":
         relevant["seed"] = settings.seed
+    if method in ATTRIBUTION_METHODS:
+        # v2: punctuation no longer lifts a word, and the span is a parameter
+        relevant.update(v=2, span=settings.span)
+    if method == COUNTERFACTUAL:
+        from core.counterfactual import VERSION, edit_bound
+
+        relevant.update(
+            k=settings.keywords,
+            bound=edit_bound(settings.keywords),
+            span=settings.span,
+            counterfactual=VERSION,
+            captum=versions.get("captum"),
+        )
     return content_hash(relevant)
 
 
@@ -146,7 +179,8 @@ def shot_attribution(
     key = content_hash(
         {
             "kind": ATTRIBUTION,
-            "v": 1,
+            "v": 2,  # v2: punctuation no longer lifts a word, and the span is a parameter
+            "span": settings.span,
             "method": method,
             "model": bench.model_key,
             "sample": sample_key(shot),
@@ -154,6 +188,11 @@ def shot_attribution(
             "samples": settings.shap_samples if method == "kernelshap" else None,
             "seed": settings.seed if method in ("kernelshap", "random") else None,
             "library": bench.versions.get("captum" if method == "deeplift" else "shap"),
+            **(
+                {"adaptive": ADAPTIVE_RULE}
+                if method == "kernelshap" and settings.shap_adaptive
+                else {}
+            ),
         }
     )
     stored = bench.cache.get(ATTRIBUTION, key)
@@ -165,7 +204,9 @@ def shot_attribution(
             method,
             k=settings.keywords,
             shap_samples=settings.shap_samples,
+            shap_adaptive=settings.shap_adaptive,
             seed=settings.seed,
+            span=settings.span,
             cancel=bench.cancel,
         )
         stored = {"model": bench.model_key, **attribution.to_dict()}
@@ -207,7 +248,7 @@ def preview_heatmaps(
     one forward and one backward pass per shot; stored, so later runs reuse them."""
     for done, shot in enumerate(shots, start=1):
         bench.check_cancelled()
-        k = max(1, min(settings.keywords, content_word_count(shot)))
+        k = max(1, min(settings.keywords, content_word_count(shot, settings.span)))
         shot_attribution(bench, shot, "deeplift", replace(settings, keywords=k), stage="heatmaps")
         bench.progress(Progress("heatmaps", done, len(shots), shot.id))
 

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from core.faithfulness_report import FaithfulnessGain, faithfulness_gains, faithfulness_markdown
 from core.grid_stats import (
     SIGN_FLIP_TEST,
     bootstrap_mean_ci,
@@ -46,6 +47,8 @@ class CellResult:
     generated_tokens: int | None
     forward_passes: int | None
     dev_accuracy: float | None = None
+    comprehensiveness: float | None = None  # keyword methods: mean AOPC over the run's shots
+    sufficiency: float | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class ReportRow:
     forward_passes: int | None
     dev_accuracy: float | None
     comparisons: dict[str, Comparison] = field(default_factory=dict)
+    comprehensiveness: float | None = None  # mean over the seeds that measured it
+    sufficiency: float | None = None
 
     @property
     def group(self) -> GroupKey:
@@ -100,6 +105,7 @@ class Report:
     test: str = SIGN_FLIP_TEST
     correction: str = CORRECTION
     notes: list[str] = field(default_factory=list)
+    faithfulness: list[FaithfulnessGain] = field(default_factory=list)
 
 
 def _check_cells(cells: Sequence[CellResult]) -> dict[GroupKey, dict[str, dict[int, CellResult]]]:
@@ -160,6 +166,8 @@ def _row(
     passes = _known([runs[s].forward_passes for s in seeds])
     dev = _known([runs[s].dev_accuracy for s in seeds])
     unparsed = sum(runs[s].parse_failures for s in seeds)
+    comp = [v for v in (runs[s].comprehensiveness for s in seeds) if v is not None]
+    suff = [v for v in (runs[s].sufficiency for s in seeds) if v is not None]
     return ReportRow(
         *group,
         method=method,
@@ -175,6 +183,8 @@ def _row(
         generated_tokens=None if tokens is None else int(sum(tokens)),
         forward_passes=None if passes is None else int(sum(passes)),
         dev_accuracy=None if dev is None else float(np.mean(dev)),
+        comprehensiveness=float(np.mean(comp)) if comp else None,
+        sufficiency=float(np.mean(suff)) if suff else None,
     )
 
 
@@ -222,7 +232,10 @@ def build_report(
         p_holm = adjusted[index]
         final = replace(comparison, p_holm=p_holm, significant=p_holm < alpha)
         row.comparisons[comparison.baseline] = final
-    return Report(rows, list(baselines), alpha, resamples, len(raw_p), notes=notes)
+    faithfulness = faithfulness_gains(cells, baselines)
+    return Report(
+        rows, list(baselines), alpha, resamples, len(raw_p), notes=notes, faithfulness=faithfulness
+    )
 
 
 def _pair(
@@ -286,6 +299,7 @@ def to_markdown(report: Report) -> str:
             ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    lines += faithfulness_markdown(report.faithfulness)
     lines.append(_method_paragraph(report))
     lines += [f"- {note}" for note in report.notes]
     return "\n".join(lines) + "\n"
@@ -307,7 +321,7 @@ def _method_paragraph(report: Report) -> str:
 _ROW_COLUMNS = [
     "model", "dataset", "strategy", "shots", "method", "seeds", "items", "accuracy", "ci_low",
     "ci_high", "seed_accuracies", "unparsed_total", "unparsed_per_seed", "seconds_per_seed",
-    "generated_tokens", "forward_passes", "dev_accuracy",
+    "generated_tokens", "forward_passes", "dev_accuracy", "comprehensiveness", "sufficiency",
 ]  # fmt: skip
 _COMPARISON_COLUMNS = [
     "mean_difference", "ci_low", "ci_high", "p_value", "p_holm", "significant", "wins", "ties",

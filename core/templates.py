@@ -66,6 +66,26 @@ def keyword_opening(k: int) -> str:
     return f"The {k} keyword" if k == 1 else f"The {k} keywords"
 
 
+INSTRUCTION_COUNTERFACTUAL = "Choose the right answer and say which words it depends on."
+COUNTERFACTUAL_OPENING = "The answer depends on"
+
+
+def counterfactual_rationale(
+    words: Sequence[str], answer: str, other: str, replacement: str | None = None
+) -> str:
+    """What would change the answer, then the answer: removing ``words`` (or, with
+    ``replacement``, writing it in place of the one word) makes the model choose ``other``."""
+    quoted = english_list([f'"{word}"' for word in words])
+    if replacement is not None:
+        change = f'if it were "{replacement}"'
+    else:
+        change = "without it" if len(words) == 1 else "without them"
+    return (
+        f"{COUNTERFACTUAL_OPENING} {quoted}: {change}, the answer would be ({other}); "
+        f"as written, the answer is ({answer})"
+    )
+
+
 def ph_cot_rationale(explanation: str, steps: int, answer: str) -> str:
     return f"{steps}-step rationale: {explanation}, therefore the answer is ({answer})"
 

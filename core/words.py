@@ -38,6 +38,13 @@ class Word:
         clean = self.clean.lower()
         return bool(clean) and clean not in STOP_WORDS and any(ch.isalnum() for ch in clean)
 
+    @property
+    def core(self) -> tuple[int, int]:
+        """The character span of the word without its surrounding punctuation."""
+        lead = len(self.text) - len(self.text.lstrip(_PUNCTUATION))
+        trail = len(self.text) - len(self.text.rstrip(_PUNCTUATION))
+        return self.start + lead, max(self.start + lead, self.end - trail)
+
 
 def split_words(text: str, segments: Sequence[tuple[int, int]]) -> list[Word]:
     """Whitespace words inside the given character segments of ``text`` (absolute offsets)."""
@@ -50,9 +57,14 @@ def split_words(text: str, segments: Sequence[tuple[int, int]]) -> list[Word]:
     return words
 
 
-def token_word_map(offsets: Sequence[tuple[int, int]], words: Sequence[Word]) -> list[int]:
-    """For each token (character offsets in the same text), the index of the first word it
-    overlaps, or -1 when it covers no explained word (template, labels, choices header)."""
+def token_word_map(
+    offsets: Sequence[tuple[int, int]], words: Sequence[Word], text: str
+) -> list[int]:
+    """For each token (character offsets in ``text``), the index of the word whose own characters
+    it covers, or -1. A token belongs to a word only through the word's core (the word without
+    surrounding punctuation) and only when it covers a character there that is not punctuation:
+    a full stop, comma or quote never adds its score to the word beside it, and tokens outside
+    every explained word (template, labels, choices header) are -1."""
     starts = [word.start for word in words]
     mapping: list[int] = []
     for start, end in offsets:
@@ -60,11 +72,17 @@ def token_word_map(offsets: Sequence[tuple[int, int]], words: Sequence[Word]) ->
         if end > start:
             position = max(0, bisect.bisect_right(starts, start) - 1)
             for word in words[position : position + 3]:
-                if word.start < end and start < word.end:
+                core_start, core_end = word.core
+                low, high = max(start, core_start), min(end, core_end)
+                if low < high and any(_is_content(ch) for ch in text[low:high]):
                     owner = word.index
                     break
         mapping.append(owner)
     return mapping
+
+
+def _is_content(ch: str) -> bool:
+    return not ch.isspace() and ch not in _PUNCTUATION
 
 
 def word_scores(token_scores: Sequence[float], mapping: Sequence[int], n_words: int) -> list[float]:

@@ -224,7 +224,16 @@ def _cell_result(cell: dict[str, Any], method: str, score: ScoreRecord) -> CellR
         generated_tokens=score.extra.get("generated_tokens"),
         forward_passes=score.extra.get("forward_passes"),
         dev_accuracy=score.extra.get("dev_accuracy"),
+        comprehensiveness=_faithfulness(score, "comprehensiveness"),
+        sufficiency=_faithfulness(score, "sufficiency"),
     )
+
+
+def _faithfulness(score: ScoreRecord, name: str) -> float | None:
+    """A keyword method's mean AOPC over its shots (core/faithfulness.py), None for others."""
+    measured = score.extra.get("faithfulness")
+    value = measured.get(name) if isinstance(measured, dict) else None
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _status(run: RunRecord | None) -> str | None:

@@ -100,6 +100,50 @@ def results_table(payload: dict[str, Any]) -> Table:
     return table
 
 
+def influence_table(payload: dict[str, Any]) -> Table | None:
+    """With --influence: per method and shot, the dev accuracy without the shot and its
+    influence (full minus without), the discordant dev items and McNemar's p."""
+    rows = [(r["method"], s) for r in payload["results"] for s in (r.get("influence") or [])]
+    if not rows:
+        return None
+    table = Table(title="per-shot influence on the dev split (positive: the shot helps)")
+    for column in ("method", "shot", "full", "without", "influence", "+/-", "p", "n"):
+        table.add_column(column, justify="left" if column in ("method", "shot") else "right")
+    for method, shot in rows:
+        table.add_row(
+            method,
+            str(shot["id"]),
+            f"{shot['accuracy_full']:.3f}",
+            f"{shot['accuracy_without']:.3f}",
+            f"{shot['influence']:+.3f}",
+            f"{shot['helps']}/{shot['hurts']}",
+            f"{shot['p_value']:.3f}",
+            str(shot["n"]),
+        )
+    return table
+
+
+def faithfulness_table(payload: dict[str, Any]) -> Table | None:
+    """Keyword methods: the mean comprehensiveness and sufficiency AOPC of their rationales
+    (core/faithfulness.py; higher comprehensiveness, lower sufficiency: more faithful)."""
+    rows = [(r["method"], r["faithfulness"]) for r in payload["results"] if r.get("faithfulness")]
+    if not rows:
+        return None
+    table = Table(title="faithfulness of the keywords (AOPC over k; random is the floor)")
+    for column in ("method", "comp", "suff", "k", "shots", "unmatched"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for method, faith in rows:
+        table.add_row(
+            method,
+            f"{faith['comprehensiveness']:.3f}",
+            f"{faith['sufficiency']:.3f}",
+            str(faith["k"]),
+            str(faith["n"]),
+            str(faith["unmatched"]),
+        )
+    return table
+
+
 def run_headless(
     config: RunConfig | None,
     *,
@@ -219,6 +263,12 @@ def _run(
     if outcome.run_id is not None:
         payload["run_id"] = outcome.run_id
     out.print(results_table(payload))
+    influence = influence_table(payload)
+    if influence is not None:
+        out.print(influence)
+    faithfulness = faithfulness_table(payload)
+    if faithfulness is not None:
+        out.print(faithfulness)
     if target is not None:
         text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
         write_output(target, "run-json", text)

@@ -20,14 +20,22 @@ from core.config import RunConfig
 from core.errors import ConfigError, ModelError, SaTuiError
 from core.models.builtin import builtin_spec
 from core.models.loading import check_folder, parse_model_ref
-from core.prompts import question_layout
 from core.run_inputs import load_run_dataset, test_items
 from core.samples import Dataset, Sample
-from core.words import count_rankable, min_shap_samples, split_words
+from core.spans import SPAN_METHODS, SPANS, content_words, explained_words, resolve_span
+from core.words import min_shap_samples
 from store.model_files import needs_remote_code, remote_code_refusal
 from store.weights import read_gguf, read_safetensors_tensors
 
-KEYWORD_METHODS = ("deeplift", "kernelshap", "leave_one_out", "random", "self_topk")
+# counterfactual falls back to k DeepLift keywords when no edit flips the answer
+KEYWORD_METHODS = (
+    "deeplift",
+    "kernelshap",
+    "leave_one_out",
+    "random",
+    "self_topk",
+    "counterfactual",
+)
 
 
 @dataclass(frozen=True)
@@ -53,20 +61,32 @@ def preflight(config: RunConfig) -> Prepared:
                 f"{len(dataset.pool)} samples of the selection pool of {config.dataset}; "
                 "use a smaller --dev-size"
             )
+    if config.influence and config.dev_size >= len(dataset.pool):
+        raise ConfigError(
+            f"--dev-size {config.dev_size} for --influence leaves no shots in the "
+            f"{len(dataset.pool)} samples of the selection pool of {config.dataset}; "
+            "use a smaller --dev-size"
+        )
     if config.needs_shots and config.shots > len(dataset.pool):
         raise ConfigError(
             f"--shots {config.shots} is more than the {len(dataset.pool)} samples of the "
             f"selection pool of {config.dataset}"
         )
+    span = resolve_span(config.span, dataset.pool)
     if config.needs_shots and set(config.methods) & set(KEYWORD_METHODS):
-        most = max(_content_words(sample) for sample in dataset.pool)
+        attributed = bool(set(config.methods) & set(SPAN_METHODS))
+        most = max(
+            content_words(sample, span if attributed else SPANS[1]) for sample in dataset.pool
+        )
         if config.keywords > most:
+            where = f" in the attribution span {span!r}" if attributed else ""
             raise ConfigError(
-                f"--keywords {config.keywords} is more than the {most} content words of the "
+                f"--keywords {config.keywords} is more than the {most} content words{where} of the "
                 f"longest pool sample of {config.dataset}; use a smaller k"
+                + (" or a wider --span" if attributed else "")
             )
     if config.needs_shots and "kernelshap" in config.methods:
-        longest = max(len(split_words(*question_layout(sample))) for sample in dataset.pool)
+        longest = max(explained_words(sample, span) for sample in dataset.pool)
         if config.shap_samples < min_shap_samples(longest):
             raise ConfigError(
                 f"--shap-samples {config.shap_samples} is too few for KernelSHAP on the longest "
@@ -74,11 +94,6 @@ def preflight(config: RunConfig) -> Prepared:
                 f"{min_shap_samples(longest)}); raise --shap-samples"
             )
     return Prepared(config, dataset, items)
-
-
-def _content_words(sample: Sample) -> int:
-    text, segments = question_layout(sample)
-    return count_rankable(split_words(text, segments))
 
 
 def check_model(config: RunConfig) -> None:

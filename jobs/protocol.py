@@ -9,6 +9,8 @@ Worker -> client:
     ready {pid, versions}          progress {job_id, stage, done, total, detail}
     tokens {job_id, stage, sample_id, words, scores, top}
     text {job_id, stage, sample_id, text, final}        shots {job_id, shots}
+    influence {job_id, method, dev_items, accuracy, shots: [{id, influence, p_value, ...}]}
+    faithfulness {job_id, stage, sample_id, method, comprehensiveness, sufficiency, k, unmatched}
     started {job_id, run_id}       saved {job_id, run_id, lineage, version, prompt_version_id,
                                           method, accuracy, n}
     done {job_id, run_id, results} cancelled {job_id, run_id}
@@ -36,6 +38,8 @@ PROGRESS = "progress"
 TOKENS = "tokens"
 TEXT = "text"
 SHOTS = "shots"
+INFLUENCE = "influence"
+FAITHFULNESS = "faithfulness"
 STARTED = "started"
 SAVED = "saved"
 DONE = "done"
@@ -49,6 +53,8 @@ WORKER_TYPES = (
     TOKENS,
     TEXT,
     SHOTS,
+    INFLUENCE,
+    FAITHFULNESS,
     STARTED,
     SAVED,
     DONE,

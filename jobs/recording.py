@@ -60,6 +60,12 @@ def save_method_result(
             "dev_accuracy": method_result.dev_accuracy,
             "forward_passes": score.forward_passes,
             "generated_tokens": score.generated_tokens,
+            # --influence: per shot, leave-one-out dev accuracy (absent without it, so the
+            # identity of other scores is unchanged)
+            **({"influence": method_result.influence} if method_result.influence else {}),
+            # keyword methods: the rationales' faithfulness (core/faithfulness.py); measured
+            # alongside, not part of the score's identity (store.prompts.MEASURED_EXTRA)
+            **({"faithfulness": method_result.faithfulness} if method_result.faithfulness else {}),
         },
     )
     return SavedMethod(

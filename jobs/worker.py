@@ -323,6 +323,10 @@ class Worker:
                 channel.send(protocol.TOKENS, job_id=job.job_id, **payload)
             elif kind == "shots":
                 channel.send(protocol.SHOTS, job_id=job.job_id, **payload)
+            elif kind == "influence":
+                channel.send(protocol.INFLUENCE, job_id=job.job_id, **payload)
+            elif kind == "faithfulness":
+                channel.send(protocol.FAITHFULNESS, job_id=job.job_id, **payload)
 
         return events
 

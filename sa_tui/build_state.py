@@ -51,7 +51,8 @@ class StageInfo:
 @dataclass(frozen=True)
 class BuildChange:
     """What changed in the build state: ``reset`` (a new state was swapped in), ``status``,
-    ``stages``, ``saved``, ``output`` or ``card:<key>``; the App publishes one per change."""
+    ``stages``, ``saved``, ``output``, ``influence`` or ``card:<key>``; the App publishes one per
+    change."""
 
     parts: frozenset[str] = frozenset()
 
@@ -79,6 +80,8 @@ class BuildState:
     cards: dict[str, ShotCardState] = field(default_factory=dict)
     saved: list[dict[str, Any]] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+    influence: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> its event
+    faithfulness: dict[str, dict[str, Any]] = field(default_factory=dict)  # card key -> event
     last_output: str = ""
     error: str = ""
     hint: str = ""
@@ -108,6 +111,15 @@ class BuildState:
                 changed.add(f"card:{card.key}")
         return changed
 
+    def shot_faithfulness(self, card: ShotCardState) -> dict[str, Any] | None:
+        """The comprehensiveness and sufficiency of the card's keyword rationale, once measured."""
+        return self.faithfulness.get(card.key)
+
+    def shot_influence(self, card: ShotCardState) -> dict[str, Any] | None:
+        """The influence of the card's shot in its method's context, once it was measured."""
+        shots = self.influence.get(card.method, {}).get("shots", [])
+        return next((s for s in shots if str(s.get("id")) == card.sample_id), None)
+
     def stage_seconds(self, stage: str) -> float:
         """How long a finished stage took (0 when it did not run or is not finished)."""
         info = self.stages.get(stage)
@@ -130,7 +142,8 @@ class BuildState:
         return self.seconds or (self.clock() - self.started)
 
     def apply(self, data: dict[str, Any]) -> set[str]:
-        """Apply one worker message; return what changed: 'status', 'stages', 'card:<key>', 'saved'."""
+        """Apply one worker message; return what changed: 'status', 'stages', 'card:<key>', 'saved',
+        'influence'."""
         kind = data.get("type")
         if data.get("job_id") not in (None, self.job_id):
             return set()
@@ -175,6 +188,16 @@ class BuildState:
                 card.text = str(data.get("text", ""))
                 card.final = bool(data.get("final"))
             changed.add(f"card:{card.key}")
+        elif kind == "faithfulness":
+            key = f"{data.get('stage', '')}|{data.get('sample_id', '')}"
+            self.faithfulness[key] = dict(data)
+            if key in self.cards:
+                changed.add(f"card:{key}")
+        elif kind == "influence":
+            method = str(data.get("method", ""))
+            self.influence[method] = dict(data)
+            changed.add("influence")
+            changed |= {f"card:{c.key}" for c in self.cards.values() if c.method == method}
         elif kind == "saved":
             self.saved.append(dict(data))
             changed.add("saved")

@@ -45,6 +45,32 @@ class ModelRow:
 
 
 @dataclass(frozen=True)
+class PullView:
+    """One progress event as the dialog shows it (see store.hub_pull.PullProgress)."""
+
+    file: str
+    file_done: int
+    file_total: int
+    files_done: int
+    files_total: int
+    done: int
+    total: int
+    rate: float
+    eta_seconds: float | None
+
+
+@dataclass(frozen=True)
+class PullDone:
+    """How the pull ended: ``ref`` when catalogued, ``cancelled``, or ``error`` (a sentence)."""
+
+    source: str
+    ref: str | None = None
+    cancelled: bool = False
+    error: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class DatasetRow:
     ref: str
     name: str
@@ -105,6 +131,8 @@ class ShotView:
     top: list[str] = field(default_factory=list)
     rationale: str = ""
     heatmap_method: str = ""
+    influence: dict[str, Any] | None = None  # --influence: leave-one-out figures on dev
+    faithfulness: dict[str, Any] | None = None  # keyword methods: comprehensiveness, sufficiency
 
 
 @dataclass(frozen=True)
@@ -122,6 +150,7 @@ class MethodView:
     context: str
     predictions: list[PredictionView] = field(default_factory=list)
     parse_failures: int = 0
+    influence: list[dict[str, Any]] = field(default_factory=list)  # per shot, with --influence
 
 
 @dataclass
@@ -320,6 +349,17 @@ class DataSource(Protocol):
 
     def add_model(self, ref: str) -> ModelRow: ...
 
+    def needs_pull(self, ref: str) -> bool: ...
+
+    def pull_model(
+        self,
+        source: str,
+        *,
+        on_plan: Callable[[str], None],
+        on_progress: Callable[[PullView], None],
+        cancel: Any,
+    ) -> PullDone: ...
+
     def add_dataset(self, ref: str, field_map: str | None = None) -> DatasetRow: ...
 
     def verify_model(self, ref: str) -> list[str]: ...
@@ -333,6 +373,8 @@ class DataSource(Protocol):
     def runs(self) -> list[RunRow]: ...
 
     def prompts(self) -> list[PromptRow]: ...
+
+    def set_prompt_alias(self, lineage: str, name: str, version: int) -> None: ...
 
     def run_detail(self, run_id: str) -> RunDetail: ...
 

@@ -8,6 +8,8 @@ export renderers are used.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,12 +25,15 @@ from sa_tui.data import (
     ModelRow,
     PredictionView,
     PromptRow,
+    PullDone,
+    PullView,
     RemovalPlan,
     ReportRowView,
     ReportView,
     RunDetail,
     RunRow,
     ShotView,
+    human_size,
     plan_export,
 )
 
@@ -116,6 +121,59 @@ class StoreSource:
         entry = self.store.add_model(ref)
         return ModelRow(
             ref=entry.ref, name=entry.name, format=entry.format, size_bytes=entry.size_bytes
+        )
+
+    def needs_pull(self, ref: str) -> bool:
+        """Whether ``ref`` is a hub id that is not in the local Hugging Face cache yet."""
+        from store import model_files
+        from store.errors import StoreError
+        from store.hub_cache import hub_cache_dir
+        from store.hub_pull import parse_hub_ref
+
+        text = ref.strip()
+        if text.startswith(("builtin:", ".", "/", "~")) or Path(text).expanduser().exists():
+            return False
+        try:
+            repo, revision = parse_hub_ref(text)
+            model_files.hub_snapshot(repo, revision, cache_dir=hub_cache_dir(), download=False)
+        except StoreError:
+            return "/" in text.partition("@")[0]
+        return False
+
+    def pull_model(
+        self,
+        source: str,
+        *,
+        on_plan: Callable[[str], None],
+        on_progress: Callable[[PullView], None],
+        cancel: Any,
+    ) -> PullDone:
+        """Pull a hub model (see jobs.pull); every ending is a PullDone, never an exception."""
+        from jobs.pull import PullCancelled, pull_model
+        from sa_tui.commands.model_store import plan_text
+        from sa_tui.screens.pull import pull_view
+
+        try:
+            result = pull_model(
+                self.store,
+                source,
+                on_plan=lambda plan: on_plan(plan_text(plan)),
+                on_progress=lambda event: on_progress(pull_view(event)),
+                cancel=cancel,
+            )
+        except PullCancelled as stop:
+            return PullDone(
+                source,
+                cancelled=True,
+                detail=f"{human_size(stop.done)} of {human_size(stop.total)}",
+            )
+        except Exception as error:
+            return PullDone(source, error=str(error) or type(error).__name__)
+        outcome = result.outcome
+        return PullDone(
+            source,
+            ref=result.entry.ref,
+            detail=f"{human_size(outcome.fetched_bytes)} downloaded at {result.plan.commit[:12]}",
         )
 
     def add_dataset(self, ref: str, field_map: str | None = None) -> DatasetRow:
@@ -212,6 +270,9 @@ class StoreSource:
     def prompts(self) -> list[PromptRow]:
         return self._prompt_rows(self.store.list_prompt_versions(limit=PROMPT_PAGE))
 
+    def set_prompt_alias(self, lineage: str, name: str, version: int) -> None:
+        self.store.set_alias(lineage, name, version)
+
     def prompt_context(self, prompt_id: str) -> str:
         return self.store.get_prompt_version(int(prompt_id)).context
 
@@ -249,11 +310,26 @@ class StoreSource:
                     **{**row.__dict__, "accuracy": score.value, "n": score.n, "ci95": score.ci95}
                 )
             methods.append(
-                MethodView(row, version.context, predictions, score.parse_failures if score else 0)
+                MethodView(
+                    row,
+                    version.context,
+                    predictions,
+                    score.parse_failures if score else 0,
+                    _influence(score),
+                )
             )
         shots: list[ShotView] = []
         for version in ordered:
-            shots.extend(self._shots(version, run_id))
+            measured = {str(s.get("id")): s for s in _influence(by_version.get(version.id))}
+            faithful = shot_faithfulness(by_version.get(version.id))
+            shots.extend(
+                replace(
+                    shot,
+                    influence=measured.get(shot.sample_id),
+                    faithfulness=faithful.get(shot.sample_id),
+                )
+                for shot in self._shots(version, run_id)
+            )
         return RunDetail(
             run=self._run_row(record),
             versions=dict(record.versions or {}),
@@ -404,15 +480,17 @@ class StoreSource:
         )
 
     def export(self, prompt_ref: str, fmt: str, path: str, *, force: bool = False) -> str:
-        from store.export import export_prompt
+        from store.export import export_prompt, version_faithfulness
 
         version = self.store.resolve_prompt(prompt_ref)
-        return str(export_prompt(version, fmt, Path(path), force=force))
+        faithfulness = version_faithfulness(self.store.scores_for(version.id))
+        return str(export_prompt(version, fmt, Path(path), force=force, faithfulness=faithfulness))
 
     def export_text(self, prompt_ref: str, fmt: str) -> str:
-        from store.export import render
+        from store.export import render, version_faithfulness
 
-        return str(render(self.store.resolve_prompt(prompt_ref), fmt))
+        version = self.store.resolve_prompt(prompt_ref)
+        return str(render(version, fmt, version_faithfulness(self.store.scores_for(version.id))))
 
     # ------------------------------------------------------------------------------ estimate
     def estimate_context(self, config: dict[str, Any]) -> EstimateContext:
@@ -460,6 +538,23 @@ def stored_parameters(details: dict[str, Any] | None) -> int | None:
 
 def _kept_names(paths: tuple[str, ...]) -> str:
     return ", ".join(Path(path).name for path in paths[:2]) + (", …" if len(paths) > 2 else "")
+
+
+def shot_faithfulness(score: Any) -> dict[str, dict[str, Any]]:
+    """A score's per-shot faithfulness (keyword methods), by shot id; none for other methods."""
+    extra = getattr(score, "extra", None)
+    measured = extra.get("faithfulness") if isinstance(extra, dict) else None
+    shots = measured.get("shots") if isinstance(measured, dict) else None
+    if not isinstance(shots, list):
+        return {}
+    return {str(s.get("id")): dict(s) for s in shots if isinstance(s, dict)}
+
+
+def _influence(score: Any) -> list[dict[str, Any]]:
+    """A score's per-shot influence records (``--influence``), or none."""
+    extra = getattr(score, "extra", None)
+    measured = extra.get("influence") if isinstance(extra, dict) else None
+    return [dict(s) for s in measured if isinstance(s, dict)] if isinstance(measured, list) else []
 
 
 def _fits(payload: dict[str, Any], question: str) -> bool:

@@ -12,17 +12,23 @@ from store.domain import DatasetEntry, ModelEntry
 from store.errors import StoreError
 from store.mapping import dataset_entry, encode, model_entry
 from store.model_files import ModelInfo
-from store.tables import DatasetRow, ModelRow
+from store.tables import DatasetRow, ModelAliasRow, ModelRow
 
 DATASET_KINDS = ("builtin", "file", "folder", "hub")
 
 
 # ------------------------------------------------------------------------------------ models
 def find_model_row(session: Session, ref: str) -> ModelRow | None:
+    """The model whose ref or name is ``ref``, else the one an alias of that name points at."""
     text = (ref or "").strip()
-    return session.exec(
+    row = session.exec(
         select(ModelRow).where(or_(ModelRow.ref == text, ModelRow.name == text))
     ).first()
+    if row is None and text:
+        alias = session.get(ModelAliasRow, text)
+        if alias is not None:
+            row = session.exec(select(ModelRow).where(ModelRow.ref == alias.model_ref)).first()
+    return row
 
 
 def get_model(session: Session, ref: str) -> ModelEntry:

@@ -21,6 +21,12 @@ Formats (``FORMATS``):
   it under ``predict``, with the ``reasoning`` field) work; ``metadata.dependency_versions`` is
   empty, so DSPy warns about no version mismatch. Checked against DSPy 3.4.1.
 
+Keyword methods' versions (deeplift, kernelshap, leave_one_out, random, self_topk, amplify) also
+carry each shot's faithfulness, read from the version's latest score that measured it
+(:func:`version_faithfulness`): ``jsonl`` and ``hf-dataset`` rows gain ``comprehensiveness`` and
+``sufficiency`` (AOPC over k = 1..K, core/faithfulness.py) and ``faithfulness_k``; ``markdown``
+shows them under each rationale. Other versions' rows are unchanged.
+
 Writing never leaves the path given and is atomic. An existing target is replaced only when it
 is an unchanged earlier sa-tui export of the same format and ``force`` is given (see
 :mod:`store.export_marks`); anything else there is refused, ``force`` or not.
@@ -29,6 +35,7 @@ is an unchanged earlier sa-tui export of the same format and ``force`` is given 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +62,29 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
+Faithfulness = Mapping[str, Mapping[str, Any]]  # shot id -> its figures (core/faithfulness.py)
+FAITHFULNESS_COLUMNS = ("comprehensiveness", "sufficiency", "faithfulness_k")
+
+
+def version_faithfulness(scores: Sequence[Any]) -> dict[str, dict[str, Any]]:
+    """Per shot id, the faithfulness recorded with the newest of ``scores`` (a version's score
+    records) that has it; empty for methods without keywords."""
+    for score in sorted(scores, key=lambda s: (s.created_at, s.id), reverse=True):
+        extra = score.extra if isinstance(score.extra, dict) else {}
+        measured = extra.get("faithfulness")
+        shots = measured.get("shots") if isinstance(measured, dict) else None
+        if isinstance(shots, list):
+            return {str(s.get("id")): dict(s) for s in shots if isinstance(s, dict)}
+    return {}
+
+
 # ------------------------------------------------------------------------------------ rows
-def shot_rows(version: PromptVersion) -> list[dict[str, Any]]:
-    """One row per shot: id, question, choices [{label, text}], answer, rationale."""
-    rows = []
+def shot_rows(
+    version: PromptVersion, faithfulness: Faithfulness | None = None
+) -> list[dict[str, Any]]:
+    """One row per shot: id, question, choices [{label, text}], answer, rationale (and, given
+    the version's ``faithfulness``, comprehensiveness, sufficiency and faithfulness_k)."""
+    rows: list[dict[str, Any]] = []
     for index, shot in enumerate(version.shots):
         choices = shot.get("choices") or []
         rows.append(
@@ -74,7 +100,18 @@ def shot_rows(version: PromptVersion) -> list[dict[str, Any]]:
                 "rationale": None if shot.get("rationale") is None else str(shot["rationale"]),
             }
         )
+        if faithfulness:
+            figures = faithfulness.get(str(rows[-1]["id"])) or {}
+            rows[-1].update(
+                comprehensiveness=_number(figures.get("comprehensiveness")),
+                sufficiency=_number(figures.get("sufficiency")),
+                faithfulness_k=int(figures["k"]) if figures.get("k") is not None else None,
+            )
     return rows
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def chat_messages(version: PromptVersion) -> list[dict[str, str]]:
@@ -103,8 +140,9 @@ def _question_text(row: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------ renderers
-def render_jsonl(version: PromptVersion) -> str:
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in shot_rows(version))
+def render_jsonl(version: PromptVersion, faithfulness: Faithfulness | None = None) -> str:
+    rows = shot_rows(version, faithfulness)
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
 def render_text(version: PromptVersion) -> str:
@@ -126,7 +164,7 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def render_markdown(version: PromptVersion) -> str:
+def render_markdown(version: PromptVersion, faithfulness: Faithfulness | None = None) -> str:
     lines = [f"# {version.lineage} v{version.version}", ""]
     facts = [
         ("method", version.method),
@@ -141,7 +179,7 @@ def render_markdown(version: PromptVersion) -> str:
     lines += [f"| {key} | {_cell(value)} |" for key, value in facts if value]
     if version.instruction:
         lines += ["", "## Instruction", "", version.instruction]
-    rows = shot_rows(version)
+    rows = shot_rows(version, faithfulness)
     if rows:
         lines += ["", "## Shots"]
         for number, row in enumerate(rows, 1):
@@ -150,11 +188,22 @@ def render_markdown(version: PromptVersion) -> str:
             lines += ["", f"**Answer:** {row['answer']}"]
             if row["rationale"]:
                 lines += ["", f"**Rationale:** {row['rationale']}"]
+            if row.get("comprehensiveness") is not None:
+                lines += ["", _faithfulness_text(row)]
     context = version.context
     if context:
         fence = _fence(context)
         lines += ["", "## Context", "", f"{fence}text", context.rstrip("\n"), fence]
     return "\n".join(lines) + "\n"
+
+
+def _faithfulness_text(row: dict[str, Any]) -> str:
+    k = row.get("faithfulness_k") or 1
+    return (
+        f"**Faithfulness** (AOPC over k = 1..{k}; higher comprehensiveness and lower sufficiency "
+        f"are more faithful): comprehensiveness {row['comprehensiveness']:.3f}, "
+        f"sufficiency {row['sufficiency']:.3f}"
+    )
 
 
 def _cell(value: str) -> str:
@@ -223,11 +272,15 @@ TEXT_RENDERERS = {
 }
 
 
-def render(version: PromptVersion, fmt: str) -> str:
+def render(version: PromptVersion, fmt: str, faithfulness: Faithfulness | None = None) -> str:
     """The export as text (every format but hf-dataset), e.g. for the clipboard."""
     check_format(fmt)
     if fmt not in TEXT_RENDERERS:
         raise StoreError(f"the {fmt} format is a folder, not text; export it to a path instead")
+    if fmt == "jsonl":
+        return render_jsonl(version, faithfulness)
+    if fmt == "markdown":
+        return render_markdown(version, faithfulness)
     return TEXT_RENDERERS[fmt](version)
 
 
@@ -236,7 +289,9 @@ def default_name(version: PromptVersion, fmt: str) -> str:
     return safe_file_name(f"{version.lineage}@v{version.version}", suffix=SUFFIXES[fmt])
 
 
-def _write_hf_dataset(version: PromptVersion, folder: Path) -> None:
+def _write_hf_dataset(
+    version: PromptVersion, folder: Path, faithfulness: Faithfulness | None = None
+) -> None:
     try:
         import datasets
     except ImportError:  # pragma: no cover - a declared dependency
@@ -250,9 +305,18 @@ def _write_hf_dataset(version: PromptVersion, folder: Path) -> None:
             ),
             "answer": datasets.Value("string"),
             "rationale": datasets.Value("string"),
+            **(
+                {
+                    "comprehensiveness": datasets.Value("float64"),
+                    "sufficiency": datasets.Value("float64"),
+                    "faithfulness_k": datasets.Value("int64"),
+                }
+                if faithfulness
+                else {}
+            ),
         }
     )
-    rows = shot_rows(version)
+    rows = shot_rows(version, faithfulness)
     columns = {
         name: [row[name] for row in rows] for name in features
     }  # keeps the schema when empty
@@ -266,8 +330,16 @@ def _write_hf_dataset(version: PromptVersion, folder: Path) -> None:
             datasets.enable_progress_bars()
 
 
-def export_prompt(version: PromptVersion, fmt: str, path: Path, *, force: bool = False) -> Path:
-    """Write ``version`` in format ``fmt`` to ``path``; return the path written.
+def export_prompt(
+    version: PromptVersion,
+    fmt: str,
+    path: Path,
+    *,
+    force: bool = False,
+    faithfulness: Faithfulness | None = None,
+) -> Path:
+    """Write ``version`` in format ``fmt`` to ``path``; return the path written. ``faithfulness``:
+    the version's per-shot figures (:func:`version_faithfulness`), for keyword methods.
 
     For the file formats, an existing folder as ``path`` receives a file named after the version
     (``<lineage>@v<N>.<ext>``). For ``hf-dataset``, ``path`` is the dataset folder itself.
@@ -280,13 +352,13 @@ def export_prompt(version: PromptVersion, fmt: str, path: Path, *, force: bool =
         )
 
         def build(staging: Path) -> None:
-            _write_hf_dataset(version, staging)
+            _write_hf_dataset(version, staging, faithfulness)
             write_folder_marker(staging, fmt, version.ref)
 
         return write_dir_atomic(target, build)
     if given.is_dir() and not given.is_symlink():
         given = child_path(given, default_name(version, fmt))
     target = prepare_target(given, force=force, folder=False, is_own=lambda p: is_own_file(p, fmt))
-    write_text_atomic(target, render(version, fmt))
+    write_text_atomic(target, render(version, fmt, faithfulness))
     record_file(target, fmt, version.ref)
     return target

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -21,7 +22,16 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from core.cache import KINDS, content_hash
-from store import catalogue, experiments, model_files, prompts, records, removal, runs
+from store import (
+    catalogue,
+    experiments,
+    model_files,
+    model_store,
+    prompts,
+    records,
+    removal,
+    runs,
+)
 from store.builtins import BUILTIN_DATASETS, BUILTIN_MODELS, BUILTIN_PREFIX, SEEDED_MODELS
 from store.dataset_sources import builtin_dataset_details
 from store.domain import (
@@ -38,6 +48,7 @@ from store.domain import (
 from store.engine import default_db_path, make_engine, writer
 from store.errors import StoreError
 from store.guard import quick_check
+from store.hub_cache import PulledFile
 from store.mapping import run_record
 from store.migrations import migrate
 from store.model_files import ModelInfo, VerifyReport
@@ -436,6 +447,56 @@ class Store:
         with self._write() as session:
             catalogue.delete_model(session, entry.ref)
         return plan
+
+    # ------------------------------------------------------------------------------ model store
+    def record_pulled_file(self, pulled: PulledFile) -> None:
+        """Remember a file a pull placed in the HF cache (what prune may later delete)."""
+        with self._write() as session:
+            model_store.record_pulled_file(session, pulled)
+
+    def set_model_alias(self, name: str, ref: str) -> ModelEntry:
+        """Point the alias ``name`` at the model ``ref`` (a ref, name or another alias)."""
+        entry = self.get_model(ref)
+        with self._write() as session:
+            alias = model_store.check_model_alias(session, name)
+            model_store.set_model_alias(session, alias, entry.ref)
+        return entry
+
+    def remove_model_alias(self, name: str) -> str:
+        """Forget the alias; returns the ref it pointed at."""
+        with self._write() as session:
+            return model_store.remove_model_alias(session, name)
+
+    def model_usage(self) -> list[model_store.ModelUsage]:
+        """Every model with its disk use: source files, converted copy, bytes sa-tui pulled."""
+        entries = self.list_models()
+        with self._read() as session:
+            groups = model_store.pull_groups(session)
+            aliases = model_store.model_aliases(session)
+        return [model_store.usage(entry, groups, aliases.get(entry.ref, [])) for entry in entries]
+
+    def prune_models(
+        self, *, unused_for: timedelta, dry_run: bool = False
+    ) -> model_store.PruneReport:
+        """Delete converted copies and pulled files of models unused for ``unused_for`` (see
+        :mod:`store.model_store`); ``dry_run`` only says what would go and what it would free."""
+        if unused_for < timedelta(0):
+            raise StoreError("--unused-for must not be negative")
+        entries = self.list_models()
+        with self._read() as session:
+            groups = model_store.pull_groups(session)
+        plan = model_store.plan_prune(entries, groups, unused_for=unused_for, dry_run=dry_run)
+        if dry_run:
+            return plan.report
+        try:
+            model_store.delete_pruned_files(plan)
+        except OSError as error:
+            raise StoreError(
+                f"prune stopped: could not delete {error.filename}: {error.strerror or error}"
+            ) from None
+        with self._write() as session:
+            model_store.forget_pruned(session, plan)
+        return plan.report
 
     # ------------------------------------------------------------------------------ datasets
     def add_dataset(

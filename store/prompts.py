@@ -312,7 +312,9 @@ def set_alias(session: Session, lineage: str, name: str, version: int | str) -> 
 
 
 # ------------------------------------------------------------------------------------ scores
-MEASURED_EXTRA = ("forward_passes", "generated_tokens")
+# Measured alongside a score, not part of what it is: the work it took, and the faithfulness of
+# the rationales (core/faithfulness.py; floats that another device may round differently).
+MEASURED_EXTRA = ("forward_passes", "generated_tokens", "faithfulness")
 
 
 def score_row(

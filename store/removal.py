@@ -60,6 +60,11 @@ def freed_bytes(deleted: list[Path]) -> int:
     return sum(freed_by_deleting(path) for path in deleted)
 
 
+def deleted_and_kept(entry: ModelEntry) -> tuple[list[Path], list[Path]]:
+    """The paths removing ``entry`` deletes (sa-tui's own, existing) and the paths it keeps."""
+    return _deleted_and_kept(entry)
+
+
 def _deleted_and_kept(entry: ModelEntry) -> tuple[list[Path], list[Path]]:
     """The paths removing ``entry`` deletes (sa-tui's own, existing) and the paths it keeps."""
     deleted: list[Path] = []

@@ -245,8 +245,40 @@ BEGIN
 END;
 """
 
+# comprehensiveness and sufficiency of one shot's keyword rationale (core/faithfulness.py)
+M0004_FAITHFULNESS = _record_table("faithfulness")
+
+M0005_MODEL_STORE = """
+-- each file a pull placed in the Hugging Face cache: the snapshot link it made and whether it
+-- downloaded the blob (a blob already in the cache is not sa-tui's, and prune never deletes it)
+CREATE TABLE pulled_files (
+    id               INTEGER PRIMARY KEY,
+    cache_dir        TEXT NOT NULL,
+    repo_id          TEXT NOT NULL,
+    commit_hash      TEXT NOT NULL,
+    filename         TEXT NOT NULL,
+    blob             TEXT NOT NULL,
+    size             INTEGER NOT NULL,
+    link_made        INTEGER NOT NULL DEFAULT 0,
+    blob_downloaded  INTEGER NOT NULL DEFAULT 0,
+    pulled_at        TEXT NOT NULL,
+    UNIQUE (cache_dir, repo_id, commit_hash, filename)
+);
+CREATE INDEX pulled_files_repo ON pulled_files(repo_id, commit_hash);
+
+-- more names for a catalogued model (sa-tui models alias NAME REF); mutable labels
+CREATE TABLE model_aliases (
+    name        TEXT PRIMARY KEY,
+    model_ref   TEXT NOT NULL REFERENCES models(ref) ON DELETE CASCADE,
+    updated_at  TEXT NOT NULL
+);
+CREATE INDEX model_aliases_ref ON model_aliases(model_ref);
+"""
+
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0001_initial", M0001_INITIAL),
     ("0002_aliases_meta_indexes", M0002_ALIASES),
     ("0003_experiments", M0003_EXPERIMENTS),
+    ("0004_faithfulness", M0004_FAITHFULNESS),
+    ("0005_model_store", M0005_MODEL_STORE),
 )

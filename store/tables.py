@@ -91,7 +91,7 @@ class ExperimentRow(SQLModel, table=True):
 
 
 class RecordFields(SQLModel):
-    """The columns shared by the four cache tables."""
+    """The columns shared by the cache tables (one per core.cache kind)."""
 
     id: int | None = Field(default=None, primary_key=True)
     key_hash: str
@@ -117,6 +117,10 @@ class RationaleRow(RecordFields, table=True):
 
 class PredictionRow(RecordFields, table=True):
     __tablename__ = "predictions"
+
+
+class FaithfulnessRow(RecordFields, table=True):
+    __tablename__ = "faithfulness"
 
 
 class PromptVersionRow(SQLModel, table=True):
@@ -171,9 +175,33 @@ class MetaRow(SQLModel, table=True):
     value: str
 
 
+class PulledFileRow(SQLModel, table=True):
+    __tablename__ = "pulled_files"
+
+    id: int | None = Field(default=None, primary_key=True)
+    cache_dir: str
+    repo_id: str
+    commit_hash: str
+    filename: str
+    blob: str
+    size: int
+    link_made: bool = False
+    blob_downloaded: bool = False
+    pulled_at: datetime
+
+
+class ModelAliasRow(SQLModel, table=True):
+    __tablename__ = "model_aliases"
+
+    name: str = Field(primary_key=True)
+    model_ref: str
+    updated_at: datetime
+
+
 RECORD_TABLES: dict[str, type[RecordFields]] = {
     "selection": SelectionRow,
     "attribution": AttributionRow,
     "rationale": RationaleRow,
     "prediction": PredictionRow,
+    "faithfulness": FaithfulnessRow,
 }

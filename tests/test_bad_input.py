@@ -397,6 +397,11 @@ RUN_CASES = [
     Case("run-answer-mode-bad", lambda c: c.run("--answer-mode", "guess"), usage=True),
     Case("run-cloze-norm-bad", lambda c: c.run("--cloze-norm", "chars"), usage=True),
     Case("run-cloze-choices-bad", lambda c: c.run("--cloze-choices", "all"), usage=True),
+    Case("run-span-bad", lambda c: c.run("--span", "choices", method="deeplift"), usage=True),
+    Case(
+        "run-span-too-narrow-for-k",
+        lambda c: c.run("--span", "question", "--keywords", "40", method="deeplift"),
+    ),
     Case("run-strategy-bad", lambda c: c.run("--strategy", "best"), usage=True),
     Case("run-shots-not-a-number", lambda c: c.run("--shots", "two"), usage=True),
     Case("run-unknown-flag", lambda c: c.run("--turbo"), usage=True),
@@ -455,6 +460,9 @@ RUN_CASES = [
     ),
     Case("run-search-0", lambda c: c.run("--search", "0")),
     Case("run-dev-size-too-large", lambda c: c.run("--search", "2", "--dev-size", "24")),
+    Case("run-influence-zero-shot", lambda c: c.run("--influence", method="zero_shot")),
+    Case("run-influence-dev-size-0", lambda c: c.run("--influence", "--dev-size", "0")),
+    Case("run-influence-dev-size-too-large", lambda c: c.run("--influence", "--dev-size", "24")),
     Case("run-batch-size-0", lambda c: c.run("--batch-size", "0")),
     Case("run-eval-tokens-0", lambda c: c.run("--eval-tokens", "0")),
     Case(

@@ -267,3 +267,120 @@ def test_a_new_prefix_reuses_the_part_it_shares_with_the_kept_one(
     for cut, got in results.items():
         cold = tiny_lm.label_log_probs([i[cut:] for i in ids], labels, prefix=ids[0][:cut])
         assert torch.tensor(got).allclose(torch.tensor(cold), atol=1e-5)
+
+
+def test_attribution_speed_adaptive_mode_runs_and_reports(
+    tiny_model_dir: Path, tiny_dataset_dir: Path, capsys
+) -> None:
+    bench = _bench("attribution_speed")
+    args = ["--model", str(tiny_model_dir), "--dataset", str(tiny_dataset_dir), "--adaptive"]
+    args += ["--shots", "2", "--samples", "40", "--keywords", "2", "--reference-every", "2"]
+    args += ["--batch-size", "4", "--json"]
+    assert bench.main(args) == 0
+    figures = _json_line(capsys)
+    assert figures["shots"] == 2 and figures["samples_max"] == 40
+    for key in ("speedup_adaptive_vs_reference", "speedup_adaptive_vs_fixed", "top_k_agreement"):
+        assert figures[key] > 0, key
+    assert figures["reference_top_k_agreement"] == 1.0  # same coalitions as the fixed path
+    assert figures["speedup_fixed_vs_reference"] > 0 and figures["reference_shots"] == 1
+    assert 0 < figures["mean_samples_used"] <= 40
+    assert [r["threshold"] for r in figures["replay"]] == [0.8, 0.9, 0.95, 0.99]
+    details = figures["shot_details"]
+    assert "reference" in details[0]["seconds"] and "reference" not in details[1]["seconds"]
+
+
+def test_faithfulness_bench_runs_and_reports(
+    tiny_model_dir: Path, plain_model_dir: Path, tiny_dataset_dir: Path, capsys
+) -> None:
+    bench = _bench("faithfulness")
+    args = ["--model", str(tiny_model_dir), "--datasets", str(tiny_dataset_dir)]
+    args += ["--proxy-model", str(plain_model_dir), "--spans", "question+choices"]
+    args += ["--shots", "2", "--keywords", "2", "--shap-samples", "40", "--rationale-tokens", "6"]
+    args += ["--resamples", "100", "--device", "cpu", "--batch-size", "4", "--json"]
+    assert bench.main(args) == 0
+    figures = _json_line(capsys)
+    rows = {row["method"]: row for row in figures["rows"]}
+    assert set(rows) >= {"deeplift", "kernelshap", "leave_one_out", "random", "amplify"}
+    for method in ("deeplift", "kernelshap", "leave_one_out", "random", "amplify"):
+        row = rows[method]
+        assert row["measured"] == 2, row
+        assert 0 < row["forward_passes_per_shot"] <= 2 * 2 + 1
+        assert row["rows_per_shot"] <= 2 * 2 + 1
+        low, high = row["comprehensiveness_ci95"]
+        assert low <= row["comprehensiveness"] + 1e-9 and row["comprehensiveness"] <= high + 1e-9
+
+
+def test_peer_lm_eval_task_files_and_comparison_need_no_lm_eval(tmp_path: Path, capsys) -> None:
+    import yaml
+
+    bench = _bench("peer_lm_eval")
+    driver = _bench("lm_eval_driver")
+    rows = [
+        {"id": "a", "prompt": "Q: one?\nThe answer is", "choices": [" x", " yy"], "gold": 1},
+        {"id": "b", "prompt": "Q: two?\nThe answer is", "choices": [" é", " zz"], "gold": 0},
+    ]
+    path = bench.write_task(tmp_path / "tasks", "sa_tui_peer_io", rows)
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert config["output_type"] == "multiple_choice" and config["target_delimiter"] == ""
+    assert (config["doc_to_text"], config["doc_to_choice"], config["doc_to_target"]) == (
+        "prompt",
+        "choices",
+        "gold",
+    )
+    assert [m["metric"] for m in config["metric_list"]] == ["acc", "acc_norm"]
+    data_file = Path(config["dataset_kwargs"]["data_files"]["test"])
+    assert data_file.is_absolute() and config["dataset_path"] == "json"
+    lines = data_file.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == rows  # the exact strings, unescaped
+
+    # lm-eval's side: picks read from logged samples (resps: per request, [(ll, greedy)])
+    samples = [
+        {  # out of order on purpose; lm-eval's acc_norm divides by characters, not bytes
+            "doc_id": 1,
+            "doc": rows[1],
+            "arguments": [(rows[1]["prompt"], c) for c in rows[1]["choices"]],
+            "resps": [[(-2.0, True)], [(-2.9, False)]],
+        },
+        {
+            "doc_id": 0,
+            "doc": rows[0],
+            "arguments": [(rows[0]["prompt"], " x"), (rows[0]["prompt"], "yy")],
+            "resps": [[[-1.2, False]], [[-1.5, False]]],
+        },
+    ]
+    picks = driver.read_predictions(samples)
+    assert [p["doc_id"] for p in picks] == [0, 1]
+    assert (picks[0]["acc"], picks[0]["acc_norm"]) == (0, 1)  # -1.5/3 beats -1.2/2
+    assert (picks[1]["acc"], picks[1]["acc_norm"]) == (0, 1)  # -2.9/3 beats -2/2 (-2/3 a byte)
+    assert [p["exact_requests"] for p in picks] == [False, True]
+    assert driver.first_best([-1.0, -0.5, -0.5]) == 1  # a tie goes to the first, as np.argmax
+
+    compared = bench.compare(
+        [1, 0, 2],
+        [1, 1, 2],
+        [[0, 0], [-0.5, -0.6], [0]],
+        [[0, 0], [-0.5, -0.4], [0]],
+        ["a", "b", "c"],
+    )
+    assert compared["agreement"] == round(2 / 3, 4) and compared["same"] == 2
+    assert compared["differences"] == [
+        {
+            "item": "b",
+            "sa_tui": 0,
+            "lm_eval": 1,
+            "sa_tui_scores": [-0.5, -0.6],
+            "lm_eval_scores": [-0.5, -0.4],
+        }
+    ]
+    assert bench.max_score_gap([[0.0, -0.5]], [[0.0, -0.25]]) == 0.25
+
+    # lm-eval's request split moves the prompt's trailing spaces into the continuation
+    def encode(text: str) -> list[int]:
+        return [ord(c) for c in text]
+
+    assert bench.lm_eval_split(encode, "is ", "x") == (encode("is"), encode(" x"))
+
+    # no lm-eval: exit 2, one sentence saying how to get it, before any model is loaded
+    assert bench.main(["--lm-eval-python", str(tmp_path / "missing" / "python")]) == 2
+    message = capsys.readouterr().err.strip()
+    assert "pip install lm-eval" in message and "--lm-eval-python" in message

@@ -36,10 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @guarded
 def handle_export(args: argparse.Namespace) -> int:
-    from store.export import export_prompt
+    from store.export import export_prompt, version_faithfulness
 
     with open_store(reading=True) as store:
         version = store.resolve_prompt(args.ref)
-    written = export_prompt(version, args.export_format, args.output, force=args.force)
+        faithfulness = version_faithfulness(store.scores_for(version.id))
+    written = export_prompt(
+        version, args.export_format, args.output, force=args.force, faithfulness=faithfulness
+    )
     print(f"wrote {version.ref} as {args.export_format} to {written}")
     return 0

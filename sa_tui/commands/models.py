@@ -1,4 +1,4 @@
-"""``sa-tui models add|list|verify|rm``: the model catalogue."""
+"""``sa-tui models add|list|verify|rm``: the model catalogue (pull, prune, alias: model_store)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sa_tui.commands import model_store
 from sa_tui.commands.common import (
     add_output_format,
     guarded,
@@ -16,7 +17,6 @@ from sa_tui.commands.common import (
     human_count,
     open_store,
     print_json,
-    print_table,
     wants_json,
 )
 
@@ -24,9 +24,9 @@ from sa_tui.commands.common import (
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "models",
-        help="the model catalogue: add, list, verify, rm",
+        help="the model catalogue: add, pull, list, verify, rm, prune, alias",
         description="Models on this machine: a local folder, a .gguf file, a Hugging Face cache or hub "
-        "id (read in place, never copied), or builtin:smollm2-135m.",
+        "id (read in place, never copied), or builtin:smollm2-135m; `pull` downloads a hub model.",
     )
     commands = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
 
@@ -79,32 +79,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_output_format(remove)
     remove.set_defaults(func=handle_rm)
 
-
-def _row(entry: Any) -> dict[str, Any]:
-    return {
-        "name": entry.name,
-        "format": entry.format,
-        "parameters": human_count(entry.parameters),
-        "dtype": entry.dtype,
-        "size": human_bytes(entry.size_bytes),
-        "added": entry.added_at,
-        "last_used": entry.last_used_at,
-        "ref": entry.ref,
-    }
+    model_store.register(commands)
 
 
 LARGE_HASHING_BYTES = 256 * 1024 * 1024  # less than this is hashed without a progress bar
-
-COLUMNS = [
-    ("name", "NAME"),
-    ("format", "FORMAT"),
-    ("parameters", "PARAMS"),
-    ("dtype", "DTYPE"),
-    ("size", "SIZE"),
-    ("added", "ADDED"),
-    ("last_used", "LAST USED"),
-    ("ref", "REF"),
-]
 
 
 @contextmanager
@@ -170,20 +148,13 @@ def handle_list(args: argparse.Namespace) -> int:
     from store.weights import disk_usage
 
     with open_store(reading=True) as store:
-        entries = store.list_models()
+        usages = store.model_usage()
     if wants_json(args):
-        print_json([entry.to_dict() for entry in entries])
+        print_json([{**usage.entry.to_dict(), **usage.to_dict()} for usage in usages])
         return 0
-    print_table(
-        [_row(entry) for entry in entries],
-        COLUMNS,
-        empty="no models; add one with: sa-tui models add SOURCE",
-    )
-    if entries:
-        paths = [Path(p) for entry in entries for p in (entry.local_path, entry.managed_path) if p]
-        print(
-            f"\n{len(entries)} model(s), {human_bytes(disk_usage(paths))} on disk (shared files counted once)"
-        )
+    entries = [usage.entry for usage in usages]
+    paths = [Path(p) for entry in entries for p in (entry.local_path, entry.managed_path) if p]
+    model_store.print_usage(usages, disk_usage(paths))
     return 0
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 METHODS_HELP = (
     "zero_shot, io, auto_cot, deeplift, kernelshap, self_topk, ph_cot, leave_one_out, random, "
-    "amplify (needs --proxy-model)"
+    "counterfactual, amplify (needs --proxy-model)"
 )
 
 
@@ -31,7 +31,14 @@ def add_run_settings(parser: argparse.ArgumentParser) -> None:
         "--dev-size",
         type=int,
         default=50,
-        help="pool questions held out to score the --search candidates (default 50)",
+        help="pool questions held out to score the --search candidates and --influence "
+        "(default 50)",
+    )
+    parser.add_argument(
+        "--influence",
+        action="store_true",
+        help="per shot: the dev accuracy of each context without that shot, and its influence "
+        "(accuracy with it minus without it) on the --dev-size dev split of the pool",
     )
     parser.add_argument(
         "--proxy-model",
@@ -49,7 +56,16 @@ def add_run_settings(parser: argparse.ArgumentParser) -> None:
         "--test-limit", type=int, default=50, help="number of test items scored (default 50)"
     )
     parser.add_argument(
-        "--shap-samples", type=int, default=350, help="KernelSHAP coalitions per shot (default 350)"
+        "--shap-samples",
+        type=int,
+        default=350,
+        help="KernelSHAP coalitions per shot; with adaptive sampling, the most (default 350)",
+    )
+    parser.add_argument(
+        "--shap-fixed",
+        action="store_true",
+        help="KernelSHAP scores all --shap-samples coalitions (default: adaptive, it stops once "
+        "the top-k words are stable)",
     )
     parser.add_argument(
         "--rationale-tokens",
@@ -86,6 +102,13 @@ def add_run_settings(parser: argparse.ArgumentParser) -> None:
         "(default bytes)",
     )
     parser.add_argument(
+        "--span",
+        default="auto",
+        choices=("auto", "question", "question+choices", "question+gold"),
+        help="the words that attributions explain: the question alone, with every choice's text, "
+        "or with the gold answer's text (default auto: chosen per dataset layout, see the README)",
+    )
+    parser.add_argument(
         "--batch-size",
         type=int,
         default=16,
@@ -113,6 +136,7 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "steps": args.steps,
         "test_limit": args.test_limit,
         "shap_samples": args.shap_samples,
+        "shap_adaptive": not getattr(args, "shap_fixed", False),
         "rationale_tokens": args.rationale_tokens,
         "eval_tokens": args.eval_tokens,
         "answer_mode": args.answer_mode,
@@ -127,4 +151,6 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "balance_labels": args.balance_labels,
         "search": args.search,
         "dev_size": args.dev_size,
+        "influence": args.influence,
+        "span": args.span,
     }

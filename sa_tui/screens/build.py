@@ -19,6 +19,7 @@ from sa_tui.build_state import BuildChange
 from sa_tui.data import BUILTIN_DATASET_REFS, BUILTIN_MODEL_REFS, EstimateContext, wrap_ref
 from sa_tui.messages import CancelBuild, ClearBuild, PickOnForm, StartBuild, StartFromForm
 from sa_tui.widgets.heatmap import TokenHeatmap
+from sa_tui.widgets.influence import influence_lines
 from sa_tui.widgets.method_list import MethodList
 from sa_tui.widgets.navbar import NavBar
 from sa_tui.widgets.shot_card import ShotCard
@@ -29,17 +30,19 @@ if TYPE_CHECKING:
 
 METHOD_HELP = {
     "zero_shot": "no shots",
-    "io": "question → answer",
+    "io": "shots as Q → A",
     "auto_cot": "model's own CoT",
-    "deeplift": "DeepLift keywords",
-    "kernelshap": "KernelSHAP keywords",
-    "self_topk": "model names keywords",
+    "deeplift": "DeepLift words",
+    "kernelshap": "KernelSHAP words",
+    "self_topk": "self-named words",
     "ph_cot": "post hoc CoT",
-    "leave_one_out": "occlusion keywords",
-    "random": "random keywords",
+    "leave_one_out": "occlusion words",
+    "random": "random words",
+    "counterfactual": "answer-flip edit",
 }
 # amplify needs a second (proxy) model, which the form has no field for yet: the CLI runs it
 FORM_METHODS = tuple(m for m in ALL_METHODS if m in METHOD_HELP)
+METHOD_NAME_WIDTH = max(len(m) for m in FORM_METHODS)
 DEFAULT_FORM: dict[str, Any] = {
     "model": "builtin:smollm2-135m",
     "dataset": "builtin:snarks",
@@ -126,7 +129,7 @@ class BuildScreen(Screen[None]):
                 yield Label("Methods", classes="field-label", id="methods-label")
                 yield MethodList(
                     *[
-                        Selection(f"{m:<13} {METHOD_HELP[m]}", m, m in form["methods"])
+                        Selection(f"{m:<{METHOD_NAME_WIDTH}} {METHOD_HELP[m]}", m, m in form["methods"])
                         for m in FORM_METHODS
                     ],
                     id="methods",
@@ -423,7 +426,7 @@ class BuildScreen(Screen[None]):
             return
         if change.parts & {"stages", "status"}:
             self.update_stages()
-        if change.parts & {"status", "saved", "output"}:
+        if change.parts & {"status", "saved", "output", "influence"}:
             self.update_status()
         if "status" in change.parts and not self.app.build.active:
             for card in self.query(ShotCard):
@@ -486,6 +489,8 @@ class BuildScreen(Screen[None]):
         if state.words:
             card.set_tokens(state.words, state.scores, state.top)
         card.set_text(state.text, state.final)
+        card.set_influence(self.app.build.shot_influence(state))
+        card.set_faithfulness(self.app.build.shot_faithfulness(state))
 
     def update_status(self) -> None:
         build = self.app.build
@@ -540,6 +545,9 @@ class BuildScreen(Screen[None]):
                 lines = wrap_ref(ref, width, indent="    ")
                 lines[0] = "  → " + lines[0][4:]
                 parts += [Content.styled(line, "$accent") for line in lines]
+                measured = build.influence.get(str(saved.get("method")), {}).get("shots")
+                if measured:  # --influence: which shot helps, which hurts (on dev)
+                    parts.append(Content("    ") + influence_lines("", measured))
             if self.size.height >= SHORT_HEIGHT:  # on a short screen the room goes to the shots
                 parts.append(
                     Content.styled(

@@ -11,9 +11,10 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 
-from sa_tui.data import DatasetRow, ModelRow, RemovalPlan, human_count, human_size
+from sa_tui.data import DatasetRow, ModelRow, PullDone, RemovalPlan, human_count, human_size
 from sa_tui.messages import CatalogueKind, PickForBuild
 from sa_tui.screens.modals import AddDatasetScreen, ConfirmScreen, PromptScreen
+from sa_tui.screens.pull import PullScreen
 from sa_tui.widgets.navbar import NavBar
 
 MISSING = "—"  # a value the catalogue has not read yet (v reads it)
@@ -30,6 +31,18 @@ def plural(count: int, word: str) -> str:
 def clip(text: str, width: int) -> str:
     """``text`` cut to ``width`` cells, with … when something was left off."""
     return text if len(text) <= width else text[: max(1, width - 1)] + "…"
+
+
+def source_bytes(row: ModelRow) -> int | None:
+    """The model's own files: a built-in's packaged GGUF, else everything it reads in place."""
+    return row.kept_bytes if row.freed_bytes is not None else row.size_bytes
+
+
+def disk_totals(rows: list[ModelRow]) -> str:
+    """The models' source files and sa-tui's converted copies, in all."""
+    source = sum(source_bytes(row) or 0 for row in rows)
+    converted = sum(row.freed_bytes or 0 for row in rows)
+    return f"source {human_size(source) or '0 B'}, converted {human_size(converted) or '0 B'}"
 
 
 def size_story(row: ModelRow) -> str:
@@ -93,7 +106,7 @@ class CatalogueScreen(Screen[None]):
 
     def on_mount(self) -> None:
         models = self.query_one("#models", DataTable)
-        models.add_columns("ref", "format", "size", "params", "dtype", "last used")
+        models.add_columns("ref", "format", "source", "converted", "params", "dtype", "last used")
         datasets = self.query_one("#datasets", DataTable)
         datasets.add_columns("ref", "pool/test", "rows", "source")
         models.focus()
@@ -127,7 +140,8 @@ class CatalogueScreen(Screen[None]):
             table.add_row(
                 row.ref,
                 row.format,
-                human_size(row.size_bytes),
+                human_size(source_bytes(row)),
+                human_size(row.freed_bytes) if row.freed_bytes else MISSING,
                 human_count(row.parameters) or MISSING,
                 row.dtype or MISSING,
                 row.last_used[:16].replace("T", " "),
@@ -160,7 +174,8 @@ class CatalogueScreen(Screen[None]):
         """The row under the cursor in full (what a column cuts), then the totals."""
         picked = self.selected()
         totals = (
-            f"{plural(len(self.model_rows), 'model')}, {plural(len(self.dataset_rows), 'dataset')}"
+            f"{plural(len(self.model_rows), 'model')} ({disk_totals(self.model_rows)}), "
+            f"{plural(len(self.dataset_rows), 'dataset')}"
         )
         line = f"{totals}. tab switches table; enter builds with the row."
         if picked is not None and picked[0] == "model":
@@ -198,7 +213,7 @@ class CatalogueScreen(Screen[None]):
 
             self.app.push_screen(AddDatasetScreen(source, field_map), dataset_added)
             return
-        detail = "A model folder, a .gguf file, a Hugging Face id (from the cache, or downloaded when online) or builtin:NAME."
+        detail = "A model folder, a .gguf file, a Hugging Face id (from the cache, or pulled with progress) or builtin:NAME."
         placeholder = "~/models/my-model  or  HuggingFaceTB/SmolLM2-135M-Instruct"
 
         def added(ref: str | None) -> None:
@@ -209,6 +224,9 @@ class CatalogueScreen(Screen[None]):
 
     @work(thread=True, group="catalogue-change")
     def add_entry(self, kind: str, ref: str, field_map: str | None = None) -> None:
+        if kind == "model" and self.app.data.needs_pull(ref):
+            self.app.call_from_thread(self.start_pull, ref)
+            return
         self.app.call_from_thread(self.notify, f"Adding {ref}…")
         try:
             if kind == "model":
@@ -229,6 +247,28 @@ class CatalogueScreen(Screen[None]):
             return
         self.app.call_from_thread(self.notify, f"Added {ref}")
         self.load()
+
+    def start_pull(self, source: str) -> None:
+        """A hub id not in the cache yet: pull it, with progress (escape cancels)."""
+        self.app.push_screen(PullScreen(source), self.pulled)
+
+    def pulled(self, done: PullDone | None) -> None:
+        if done is None:
+            return
+        if done.ref is not None:
+            self.notify(f"Pulled {done.ref}: {done.detail}", title="Pulled")
+            self.load()
+        elif done.cancelled:
+            self.notify(
+                f"Pull of {done.source} cancelled with {done.detail} on disk; "
+                "add it again (a) to resume."
+            )
+        else:
+            self.app.show_error(
+                done.error or "the pull failed",
+                "Check the id and the network, then press a to try again (it resumes).",
+                f"Could not pull {done.source}",
+            )
 
     def action_verify(self) -> None:
         picked = self.selected()

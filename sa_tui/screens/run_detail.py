@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from sa_tui.data import RunDetail, wrap_ref
+from sa_tui.widgets.influence import influence_lines
 from sa_tui.widgets.navbar import NavBar
 from sa_tui.widgets.shot_card import ShotCard
 
@@ -152,6 +153,11 @@ class RunDetailScreen(Screen[None]):
             summary.parent.mount(  # type: ignore[union-attr]
                 Static(Content("\n").join(saved), id="run-versions")
             )
+        measured = [influence_lines(m.prompt.method, m.influence) for m in detail.methods]
+        if any(m.influence for m in detail.methods):  # --influence: which shot helps, on dev
+            summary.parent.mount(  # type: ignore[union-attr]
+                Static(Content("\n").join(c for c in measured if c.plain), id="run-influence")
+            )
         shots = self.query_one("#run-shots", VerticalScroll)
         shots.remove_children()
         if not detail.shots:
@@ -172,6 +178,8 @@ class RunDetailScreen(Screen[None]):
             shots.mount(card)
             card.set_tokens(shot.words, shot.scores, shot.top)
             card.set_text(shot.rationale, True)
+            card.set_influence(shot.influence)
+            card.set_faithfulness(shot.faithfulness)
         self.show_method()
         predictions = self.query_one("#run-predictions", DataTable)
         predictions.clear()

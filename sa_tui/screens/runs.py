@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Static, TabbedConte
 
 from sa_tui.data import PromptRow, RunRow
 from sa_tui.messages import ShowOnExport, ShowRun
-from sa_tui.screens.modals import TextScreen
+from sa_tui.screens.modals import PromptScreen, TextScreen
 from sa_tui.widgets.navbar import NavBar
 
 if TYPE_CHECKING:
@@ -157,6 +157,7 @@ class RunsScreen(Screen[None]):
         Binding("d", "diff", "Diff"),
         Binding("m", "compare", "Compare"),
         Binding("e", "export", "Export", show=False),
+        Binding("a", "alias", "Alias", show=False),
         Binding("r,f5", "refresh", "Refresh", show=False),
         Binding("escape", "leave_filter", "Leave filter", show=False),
     ]
@@ -166,6 +167,7 @@ class RunsScreen(Screen[None]):
         ("space", "mark a prompt version for diff (two at most)"),
         ("o", "reverse the sort order"),
         ("e", "export the prompt version under the cursor"),
+        ("a", "give the prompt version under the cursor an alias (e.g. best)"),
         ("escape", "leave the filter"),
     ]
 
@@ -460,6 +462,37 @@ class RunsScreen(Screen[None]):
         table = compare_table(same, title)
         lines = [f"{p.method}\t{p.accuracy}\t{p.n}\t{p.ref}" for p in same]
         self.app.push_screen(TextScreen(f"Methods compared: {title}", table, "\n".join(lines)))  # type: ignore[arg-type]
+
+    def action_alias(self) -> None:
+        prompt = self.current_prompt() if self.tab == "prompts" else None
+        if prompt is None:
+            self.notify("Switch to Prompts (p) and put the cursor on a version to alias it.")
+            return
+
+        def named(name: str | None) -> None:
+            if name:
+                self.set_alias(prompt, name)
+
+        detail = (
+            f"Name {prompt.ref} as {prompt.lineage}@NAME (e.g. best, latest-good). An alias "
+            "already in use for this lineage moves here."
+        )
+        self.app.push_screen(PromptScreen(f"Alias for {prompt.ref}", "best", detail=detail), named)
+
+    @work(thread=True, group="runs-change")
+    def set_alias(self, prompt: PromptRow, name: str) -> None:
+        try:
+            self.app.data.set_prompt_alias(prompt.lineage, name, prompt.version)
+        except Exception as error:
+            self.app.call_from_thread(
+                self.app.show_error,
+                str(error),
+                "Press a on the version to try another name.",
+                "Could not set the alias",
+            )
+            return
+        self.app.call_from_thread(self.notify, f"{prompt.lineage}@{name} -> v{prompt.version}")
+        self.load()
 
     def action_export(self) -> None:
         prompt = self.current_prompt() if self.tab == "prompts" else None

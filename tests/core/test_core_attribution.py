@@ -57,8 +57,8 @@ def test_target_explains_question_and_choice_texts_only(target, tiny_renderer, s
     explained = "".join(
         tokenizer.decode([target.prompt_ids[i]]) for i in target.explained_positions
     )
-    # (a token made only of the space before a word belongs to no word)
-    assert explained.replace(" ", "") == "".join(w.text for w in target.words)
+    # (a token made only of the space before a word, or of punctuation, belongs to no word)
+    assert explained.replace(" ", "") == "".join(w.clean for w in target.words)
     positions = set(target.explained_positions)
     # nothing of the template, the instruction, the "Choices:" header or the labels is explained
     others = "".join(
@@ -183,3 +183,164 @@ def test_explain_dispatch_and_unknown_method(tiny_lm, tiny_renderer, sample) -> 
     assert result.to_dict()["top_words"] == result.top_words
     with pytest.raises(ConfigError, match="unknown attribution method"):
         explain(tiny_lm, tiny_renderer, sample, "lime", k=2)
+
+
+@pytest.mark.parametrize(
+    ("span", "choice_words"),
+    [
+        ("question", []),
+        ("question+gold", ["iron", "nails"]),
+        ("question+choices", ["iron", "nails", "wood", "paper"]),
+    ],
+)
+def test_the_span_picks_the_explained_words(
+    tiny_lm, tiny_renderer, sample, span, choice_words
+) -> None:
+    target = build_target(tiny_lm, tiny_renderer, sample, span=span)
+    assert [w.text for w in target.words] == sample.question.split() + choice_words
+    # the prompt itself is the same whatever is explained
+    assert target.prompt_ids == build_target(tiny_lm, tiny_renderer, sample).prompt_ids
+
+
+# ---------------------------------------------------------------------- adaptive KernelSHAP
+def _words(n: int) -> list:
+    from core.words import split_words
+
+    text = " ".join(f"word{i}" for i in range(n))
+    return split_words(text, [(0, len(text))])
+
+
+def _noise(masks: np.ndarray) -> np.ndarray:
+    """A structureless f: a fixed pseudo-random value per coalition."""
+    import zlib
+
+    return np.array([zlib.crc32(np.asarray(m, dtype=np.int8).tobytes()) / 2**32 for m in masks])
+
+
+def test_own_kernel_regression_equals_shap_on_the_same_coalitions(tiny_lm, target) -> None:
+    import shap
+
+    from core.kernel_shap import CoalitionCache, kernel_regression, shap_design
+
+    n = len(target.words)
+    f = CoalitionCache(coalition_scorer(tiny_lm, target))  # both sides see the same f values
+    np.random.seed(11)
+    explainer = shap.KernelExplainer(f, np.zeros((1, n)))
+    values = explainer.shap_values(np.ones((1, n)), nsamples=60, l1_reg=False, silent=True)
+    expected = np.asarray(values).reshape(-1)[:n]
+    masks, weights = shap_design(n, 60, 11)
+    np.testing.assert_array_equal(masks, explainer.maskMatrix[: explainer.nsamplesAdded])
+    empty, full = f(np.vstack([np.zeros(n), np.ones(n)]))
+    ours = kernel_regression(masks, weights, f(masks), empty, full)
+    np.testing.assert_allclose(ours, expected, atol=1e-6)
+    assert ours.sum() == pytest.approx(full - empty, abs=1e-9)
+
+
+def test_adaptive_stops_early_when_the_top_words_are_clear() -> None:
+    from core.kernel_shap import adaptive_kernel_shap
+
+    words = _words(20)
+    beta = np.linspace(3.0, -1.0, 20)
+    scored: list[int] = []
+
+    def f(masks: np.ndarray) -> np.ndarray:
+        scored.append(len(masks))
+        return masks @ beta
+
+    result = adaptive_kernel_shap(f, words, k=4, samples=350, seed=0)
+    assert result.stable and len(result.rounds) == 1
+    assert result.samples_used == result.rounds[0]["samples"] < result.samples_max <= 350
+    assert sum(scored) == result.samples_used + 2, "each coalition scored once (+ all, none)"
+    np.testing.assert_allclose(result.values, beta, atol=1e-8)  # additive f: exact
+
+
+@pytest.mark.parametrize("samples", [42, 60, 150])
+def test_adaptive_never_exceeds_the_bound(samples: int) -> None:
+    from core.kernel_shap import adaptive_kernel_shap, kernel_regression, shap_design
+
+    words = _words(20)
+    scored: list[np.ndarray] = []
+
+    def f(masks: np.ndarray) -> np.ndarray:
+        scored.append(np.asarray(masks))
+        return _noise(masks)
+
+    result = adaptive_kernel_shap(f, words, k=4, samples=samples, seed=1, threshold=1.01)
+    assert not result.stable and result.samples_used == result.samples_max <= samples
+    all_rows = np.concatenate(scored)
+    assert len(all_rows) == samples + 2 and len(np.unique(all_rows, axis=0)) == len(all_rows)
+    sizes = [r["samples"] for r in result.rounds]
+    assert sizes == sorted(sizes) and sizes[-1] == samples
+    # at the bound: the regression of the whole design, i.e. the fixed path's
+    masks, weights = shap_design(20, samples, 1)
+    empty, full = _noise(np.vstack([np.zeros(20), np.ones(20)]))
+    expected = kernel_regression(masks, weights, _noise(masks), empty, full)
+    np.testing.assert_allclose(result.values, expected, atol=1e-9)
+
+
+def test_adaptive_at_the_bound_agrees_with_the_fixed_path(tiny_lm, target) -> None:
+    from core.attribution import _sample_seed
+    from core.kernel_shap import adaptive_kernel_shap, top_set
+
+    fixed = kernelshap(tiny_lm, target, k=2, samples=60, seed=5, adaptive=False)
+    result = adaptive_kernel_shap(
+        coalition_scorer(tiny_lm, target),
+        target.words,
+        k=2,
+        samples=60,
+        seed=_sample_seed(5, target.sample_id),
+        threshold=1.01,
+    )
+    assert result.samples_used == result.samples_max == 60
+    np.testing.assert_allclose(result.values, fixed.word_scores, atol=1e-4)
+    assert top_set(target.words, result.values, 2) == set(fixed.top_words)
+
+
+def test_adaptive_kernelshap_records_its_samples_and_is_deterministic(tiny_lm, target) -> None:
+    first = kernelshap(tiny_lm, target, k=2, samples=200, seed=3)
+    again = kernelshap(tiny_lm, target, k=2, samples=200, seed=3)
+    assert first.word_scores == again.word_scores and first.params == again.params
+    params = first.params
+    assert params["adaptive"] is True and params["samples"] == 200
+    assert params["samples_used"] <= params["samples_max"] <= 200
+    assert params["rounds"][-1]["samples"] == params["samples_used"]
+    assert params["stable"] == (params["rounds"][-1]["agreement"] >= 0.95)
+    fixed = kernelshap(tiny_lm, target, k=2, samples=200, seed=3, adaptive=False)
+    assert "adaptive" not in fixed.params
+    f = coalition_scorer(tiny_lm, target)
+    full, empty = f(np.ones((2, len(target.words))) * np.array([[1], [0]]))
+    assert sum(first.word_scores) == pytest.approx(full - empty, abs=1e-3)
+
+
+def test_adaptive_kernelshap_refuses_an_ill_conditioned_regression(
+    tiny_lm, target, monkeypatch
+) -> None:
+    import core.kernel_shap
+    from core.kernel_shap import AdaptiveShap
+
+    n = len(target.words)
+    broken = AdaptiveShap([float("nan")] * n, 0.0, -1.0, 40, 40, False)
+    monkeypatch.setattr(core.kernel_shap, "adaptive_kernel_shap", lambda *a, **k: broken)
+    with pytest.raises(ConfigError, match="ill-conditioned"):
+        kernelshap(tiny_lm, target, k=2, samples=40, seed=0)
+
+
+def test_the_fixed_path_is_a_setting_with_its_own_cache_key(sample) -> None:
+    import argparse
+    from types import SimpleNamespace
+
+    from core.rationales import RationaleSettings, _rationale_key
+    from sa_tui.commands.run_args import add_run_settings, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    add_run_settings(parser)
+    assert settings_from_args(parser.parse_args([]))["shap_adaptive"] is True
+    assert settings_from_args(parser.parse_args(["--shap-fixed"]))["shap_adaptive"] is False
+    bench = SimpleNamespace(model_key="m", versions={"shap": "x"})
+    adaptive, fixed = RationaleSettings(), RationaleSettings(shap_adaptive=False)
+    assert _rationale_key("kernelshap", sample, adaptive, bench) != _rationale_key(
+        "kernelshap", sample, fixed, bench
+    )
+    assert _rationale_key("deeplift", sample, adaptive, bench) == _rationale_key(
+        "deeplift", sample, fixed, bench
+    )

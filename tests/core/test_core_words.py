@@ -27,7 +27,7 @@ def test_token_word_map_with_sub_tokens_and_leading_spaces(tiny_loaded) -> None:
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"])
     offsets = [tuple(o) for o in encoded["offset_mapping"]]
-    mapping = token_word_map(offsets, words)
+    mapping = token_word_map(offsets, words, text)
     assert len(mapping) == len(tokens)
     by_word: dict[int, str] = {}
     for token, word in zip(tokens, mapping, strict=True):
@@ -38,7 +38,7 @@ def test_token_word_map_with_sub_tokens_and_leading_spaces(tiny_loaded) -> None:
         0: "What",
         1: "needs",
         2: "watering",
-        3: "plants?",
+        3: "plants",  # the question mark is punctuation: it belongs to no word
     }
     assert any(t.startswith("Ġ") and w >= 0 for t, w in zip(tokens, mapping, strict=True))
     assert sum(1 for w in mapping if w == 2) >= 2, "'watering' is several tokens in this vocabulary"
@@ -51,9 +51,33 @@ def test_token_word_map_hand_made_offsets() -> None:
     text = "ab cd,ef"
     words = split_words(text, [(0, len(text))])  # "ab", "cd,ef"
     offsets = [(0, 1), (1, 2), (2, 4), (4, 5), (5, 8), (8, 8)]
-    assert token_word_map(offsets, words) == [0, 0, 1, 1, 1, -1]
+    assert token_word_map(offsets, words, text) == [0, 0, 1, 1, 1, -1]
+    # a token made only of the comma inside "cd,ef" is punctuation: it belongs to no word
+    assert token_word_map([(5, 6)], words, text) == [-1]
     # a token that only covers the space between words belongs to none
-    assert token_word_map([(2, 3)], words) == [-1]
+    assert token_word_map([(2, 3)], words, text) == [-1]
+
+
+def test_punctuation_never_lifts_the_word_beside_it() -> None:
+    # the reference's flaw: "soil" owed its rank to the full stop after it
+    text = 'rain fell. "dry soil." wet'
+    words = split_words(text, [(0, len(text))])
+    assert [w.text for w in words] == ["rain", "fell.", '"dry', 'soil."', "wet"]
+    offsets = [(0, 4), (4, 9), (9, 10), (10, 12), (12, 15), (15, 20), (20, 21), (21, 22), (22, 26)]
+    mapping = token_word_map(offsets, words, text)
+    # '.' (9, 10), ' "' (10, 12), '.' (20, 21) and '"' (21, 22) belong to no word
+    assert mapping == [0, 1, -1, -1, 2, 3, -1, -1, 4]
+    token_scores = [0.1, 0.2, 9.0, 5.0, 0.3, 0.4, 8.0, 7.0, 0.5]
+    scores = word_scores(token_scores, mapping, len(words))
+    assert scores == [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert [w.clean for w in top_k_words(words, scores, 2)] == ["soil", "wet"]
+
+
+def test_a_word_of_punctuation_only_has_no_core() -> None:
+    text = "yes -- no"
+    words = split_words(text, [(0, len(text))])
+    assert words[1].core[0] == words[1].core[1]
+    assert token_word_map([(3, 6)], words, text) == [-1]
 
 
 def test_word_scores_sum_sub_tokens() -> None:

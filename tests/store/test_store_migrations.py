@@ -28,10 +28,13 @@ STORE_TABLES = {
     "attributions",
     "rationales",
     "predictions",
+    "faithfulness",
     "prompt_versions",
     "scores",
     "aliases",
     "meta",
+    "pulled_files",
+    "model_aliases",
 }
 
 

@@ -16,6 +16,7 @@ IMMUTABLE_TABLES = (
     "attributions",
     "rationales",
     "predictions",
+    "faithfulness",
     "prompt_versions",
     "scores",
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -388,6 +389,12 @@ class FakeData:
         self.model_rows.append(row)
         return row
 
+    def needs_pull(self, ref: str) -> bool:
+        return False  # the fake catalogue adds every hub id at once (pulls: a real StoreSource)
+
+    def pull_model(self, source: str, **_: Any) -> Any:  # pragma: no cover - needs_pull is False
+        raise NotImplementedError
+
     def add_dataset(self, ref: str, field_map: str | None = None) -> DatasetRow:
         self.added_datasets.append((ref, field_map))
         if ref.endswith(".csv") and not field_map:
@@ -423,6 +430,20 @@ class FakeData:
 
     def prompts(self) -> list[PromptRow]:
         return list(self.prompt_rows)
+
+    def set_prompt_alias(self, lineage: str, name: str, version: int) -> None:
+        if not name[0].isalpha():
+            raise ValueError(f"{name!r} is not a valid alias; start with a letter")
+        self.prompt_rows = [
+            replace(
+                row,
+                aliases=tuple(a for a in row.aliases if a != name)
+                + ((name,) if (row.lineage, row.version) == (lineage, version) else ()),
+            )
+            if row.lineage == lineage
+            else row
+            for row in self.prompt_rows
+        ]
 
     def run_detail(self, run_id: str) -> RunDetail:
         run = next(r for r in self.run_rows + self.grid_run_rows if r.id == run_id)
