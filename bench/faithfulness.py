@@ -10,7 +10,11 @@ span and method: the mean of each over shots with a 95% bootstrap interval over 
 mean forward passes and scored prompts per shot of the faithfulness measurement itself.
 
 Higher comprehensiveness and lower sufficiency are more faithful; ``random`` is the floor and
-``leave_one_out`` a reference. Shots with fewer content words in the span than ``--keywords``
+``leave_one_out`` a reference. Every span's keywords are measured over the same words (the
+question and all choices: core.faithfulness.MEASURED_SPAN), so spans compare. The span table ranks
+each dataset's spans by the mean comprehensiveness AOPC of the attribution methods (deeplift,
+kernelshap, leave_one_out) and gives their margin over ``random`` in the same span: the figures
+behind core.spans.DEFAULT_SPAN for the dataset's layout. Shots with fewer content words in the span than ``--keywords``
 are left out of that span's rows (the count used is shown).
 
     nice python bench/faithfulness.py --json [--shots 20] [--proxy-model REF] [--store]
@@ -143,6 +147,55 @@ def summary_row(
     }
 
 
+SPAN_CHOICE_METHODS = ("deeplift", "kernelshap", "leave_one_out")
+
+
+def span_choice(rows: Sequence[dict[str, Any]], layouts: dict[str, str]) -> list[dict[str, Any]]:
+    """Per dataset and span: the attribution methods' mean comprehensiveness and sufficiency
+    AOPC, the margin of their comprehensiveness over random's, and the best span by it."""
+    out: list[dict[str, Any]] = []
+    for dataset in dict.fromkeys(row["dataset"] for row in rows):
+        spans: list[dict[str, Any]] = []
+        for span in dict.fromkeys(row["span"] for row in rows if row["dataset"] == dataset):
+            mine = [r for r in rows if r["dataset"] == dataset and r["span"] == span]
+            chosen = [r for r in mine if r["method"] in SPAN_CHOICE_METHODS and r["measured"]]
+            floor = [r for r in mine if r["method"] == "random" and r["measured"]]
+            if not chosen:
+                continue
+            comp = sum(r["comprehensiveness"] for r in chosen) / len(chosen)
+            suff = sum(r["sufficiency"] for r in chosen) / len(chosen)
+            spans.append(
+                {
+                    "dataset": dataset,
+                    "layout": layouts.get(dataset, ""),
+                    "span": span,
+                    "comprehensiveness": comp,
+                    "sufficiency": suff,
+                    "over_random": comp - floor[0]["comprehensiveness"] if floor else None,
+                    "methods": [r["method"] for r in chosen],
+                }
+            )
+        best = max(spans, key=lambda r: r["comprehensiveness"], default=None)
+        for entry in spans:
+            entry["best"] = entry is best
+        out.extend(spans)
+    return out
+
+
+def span_table(choices: Sequence[dict[str, Any]]) -> str:
+    header = f"{'dataset':<24} {'layout':<13} {'span':<17} {'comp':>7} {'suff':>7} {'comp-rnd':>8}"
+    lines = ["", "span choice (mean of " + ", ".join(SPAN_CHOICE_METHODS) + ")", header]
+    lines.append("-" * len(header))
+    for row in choices:
+        margin = "" if row["over_random"] is None else f"{row['over_random']:+.3f}"
+        lines.append(
+            f"{row['dataset']:<24} {row['layout']:<13} {row['span']:<17} "
+            f"{row['comprehensiveness']:+.3f} {row['sufficiency']:+.3f} {margin:>8}"
+            + ("  ← best" if row["best"] else "")
+        )
+    return "\n".join(lines)
+
+
 def table(rows: Sequence[dict[str, Any]]) -> str:
     def ci(value: float, bounds: tuple[float, float]) -> str:
         return f"{value:+.3f} [{bounds[0]:+.3f}, {bounds[1]:+.3f}]"
@@ -165,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from core.datasets import load_dataset
     from core.errors import SaTuiError
     from core.rationales import RationaleSettings, content_word_count
+    from core.spans import dataset_layout
 
     args = parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
@@ -182,10 +236,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     proxy = workbench(args.proxy_model, args, cache) if args.proxy_model else None
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
+    layouts: dict[str, str] = {}
     try:
         for ref in [d for d in args.datasets.split(",") if d]:
             dataset = load_dataset(ref)
             pool = list(dataset.pool)
+            layouts[ref] = dataset_layout(pool)
             shots = random.Random(args.seed).sample(pool, min(args.shots, len(pool)))
             for span in spans:
                 usable = [s for s in shots if content_word_count(s, span) >= args.keywords]
@@ -211,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if store is not None:
             store.close()
     say(table(rows))
+    choices = span_choice(rows, layouts)
+    say(span_table(choices))
     for line in skipped:
         say(f"skipped {line}")
     if args.json:
@@ -222,6 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "shots": args.shots,
                 "seed": args.seed,
                 "rows": rows,
+                "span_choice": choices,
                 "skipped": skipped,
                 "seconds": round(time.perf_counter() - started, 2),
                 "machine": machine(),

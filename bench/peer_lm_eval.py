@@ -57,8 +57,9 @@ LM_EVAL_PYTHON_ENV = "SA_TUI_LM_EVAL_PYTHON"
 DEFAULT_LM_EVAL_PYTHON = "/work/lmeval-venv/bin/python"
 CONTEXTS = ("zero_shot", "io")
 HOW_TO_GET_LM_EVAL = (
-    "make a separate virtual environment with lm-eval (python -m venv /work/lmeval-venv && "
-    "/work/lmeval-venv/bin/pip install lm-eval torch transformers) and pass its interpreter with "
+    "make a separate virtual environment with lm-eval and its Hugging Face backend (python -m "
+    "venv /work/lmeval-venv && /work/lmeval-venv/bin/pip install 'lm-eval[hf]' torch; the [hf] "
+    "extra brings accelerate, which lm-eval's HFLM needs) and pass its interpreter with "
     f"--lm-eval-python or the {LM_EVAL_PYTHON_ENV} environment variable"
 )
 

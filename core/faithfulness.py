@@ -11,7 +11,11 @@ vocabulary) at the last position of the zero-shot prompt pre-filled with "The an
 
 A word is removed by replacing its tokens with the pad token, as KernelSHAP's coalitions are, and
 the 2K+1 prompts are scored as one batch through the prefix tree (the shared prefix runs once).
-A keyword stands for every explained word whose cleaned, lower-cased text equals it; a generated
+Whatever span a rationale's keywords were chosen from (core/spans.py), they are measured over the
+same words: the question and every choice (``MEASURED_SPAN``, all the model reads of the item).
+"Only the keywords kept" then means the same thing for every span, so the figures of rationales
+made from different spans, and of different runs, compare.
+A keyword stands for every such word whose cleaned, lower-cased text equals it; a generated
 keyword (self_topk) that matches no explained word removes or keeps nothing (``unmatched``).
 Higher comprehensiveness and lower sufficiency mean a more faithful rationale; a random rationale
 of the same size is the floor. AMPLIFY's keywords come from a proxy model but are measured here on
@@ -37,9 +41,10 @@ from core.samples import Sample, sample_key
 from core.words import Word
 from core.workbench import Workbench
 
-FAITHFULNESS_VERSION = 1
+FAITHFULNESS_VERSION = 2  # 2: measured over MEASURED_SPAN whatever the rationale's span
 FAITHFULNESS_METHODS = (*KEYWORD_METHODS, "amplify")  # the methods whose rationales are keywords
-DEFAULT_SPAN = "question+choices"
+MEASURED_SPAN = "question+choices"  # the words removed or kept, for every rationale span
+DEFAULT_SPAN = MEASURED_SPAN
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,7 @@ class Faithfulness:
     sample_id: str
     method: str
     keywords: tuple[str, ...]  # rank order: k = 1 is the first
-    span: str
+    span: str  # the span the keywords were chosen from (they are measured over MEASURED_SPAN)
     p_full: float
     comprehensiveness: tuple[float, ...]
     sufficiency: tuple[float, ...]
@@ -206,6 +211,7 @@ def faithfulness_key(
             "method": method,
             "keywords": list(keywords),
             "span": span,
+            "measured_span": MEASURED_SPAN,
             "k": len(keywords),
         }
     )
@@ -225,7 +231,7 @@ def shot_faithfulness(
     if stored is not None:
         result = replace(Faithfulness.from_dict(stored), forward_passes=0)
     else:
-        target = build_target(bench.lm, bench.renderer, shot, span=span)
+        target = build_target(bench.lm, bench.renderer, shot, span=MEASURED_SPAN)
         result = replace(
             measure(bench.lm, target, keywords, span=span, cancel=bench.cancel),
             method=rationale.method,

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from core.batching import run_in_batches
+from core.errors import ModelError
 from core.kv_cache import GROWTH_ROOM, _cache_head, cache_keyword, grow_in_place, returned_cache
 from core.prefix_tree import PrefixTreeScoring
 from core.progress import CancelToken
@@ -38,6 +39,18 @@ class Generation:
     stop_reason: str  # "rule" | "eos" | "length"
 
 
+def pad_token_id(tokenizer: Any) -> int:
+    """The id that pads batches and stands for a removed word: the pad token, else the
+    end-of-sequence token, else the unknown token."""
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id):
+        if candidate is not None:
+            return int(candidate)
+    raise ModelError(
+        "the model's tokenizer has no pad, end-of-sequence or unknown token; sa-tui needs one "
+        "of them to pad batches and to remove words"
+    )
+
+
 class LanguageModel(PrefixTreeScoring):
     """A loaded causal LM with the few operations sa-tui needs."""
 
@@ -46,9 +59,7 @@ class LanguageModel(PrefixTreeScoring):
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.device = next(model.parameters()).device
-        self.pad_id = int(
-            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        )
+        self.pad_id = pad_token_id(tokenizer)
         self.stop_ids = self._stop_ids()
         self.softcap = getattr(model.config, "final_logit_softcapping", None)
         self._prefix_memo: tuple[tuple[int, ...], Any] | None = None

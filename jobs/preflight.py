@@ -24,6 +24,7 @@ from core.run_inputs import load_run_dataset, test_items
 from core.samples import Dataset, Sample
 from core.spans import SPAN_METHODS, SPANS, content_words, explained_words, resolve_span
 from core.words import min_shap_samples
+from store.hub_errors import hub_error_sentence
 from store.model_files import needs_remote_code, remote_code_refusal
 from store.weights import read_gguf, read_safetensors_tensors
 
@@ -130,6 +131,8 @@ def check_model_ref(ref: str, config: RunConfig) -> None:
                 f"the model {parsed.value!r} is not in the local Hugging Face cache and "
                 "HF_HUB_OFFLINE is set; download it first or pass a local folder or .gguf file"
             )
+        else:
+            check_on_hub(parsed.value, parsed.revision)
 
 
 def check_weight_headers(folder: Path) -> None:
@@ -157,6 +160,26 @@ def check_remote_code(folder: Path, config: RunConfig) -> None:
         raise ModelError(f"the config.json of {folder} is not readable JSON") from None
     if isinstance(data, dict) and needs_remote_code(data) and not config.trust_remote_code:
         raise ModelError(remote_code_refusal(folder))
+
+
+HUB_CHECK_TIMEOUT_S = 15.0
+
+
+def check_on_hub(repo: str, revision: str | None) -> None:
+    """A model to be downloaded exists on the hub at that revision and can be reached, asked
+    before the run is recorded (a catalogue name or alias that is no model ends here too)."""
+    from huggingface_hub import model_info
+
+    try:
+        model_info(repo, revision=revision, timeout=HUB_CHECK_TIMEOUT_S)
+    except Exception as error:
+        sentence = hub_error_sentence(error, repo, revision, again="run again")
+        if sentence is None:
+            raise ModelError(f"the model {repo!r} could not be looked up on the hub ({error})") from None
+        raise ModelError(
+            f"{sentence} (the model is not in the local Hugging Face cache, nor a name in "
+            "sa-tui models list)"
+        ) from None
 
 
 def _cached_snapshot(repo: str, revision: str | None) -> Path | None:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sa_tui.commands.run_args import add_run_settings, settings_from_args
+from sa_tui.commands.run_args import add_run_settings, catalogued_models, settings_from_args
 
 CATALOGUE_COMMANDS = ("experiment", "models", "datasets", "runs", "prompts", "export", "db")
 
@@ -112,7 +112,7 @@ def handle_run(args: argparse.Namespace) -> int:
             )
             return 2
         config = RunConfig(
-            model=args.model,
+            model=str(catalogued_models([args.model])[0]),
             dataset=args.dataset,
             strategy=args.strategy,
             shots=args.shots,

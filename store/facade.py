@@ -386,6 +386,13 @@ class Store:
             entries = catalogue.list_models(session)
         return [removal.with_current_size(entry) for entry in entries]
 
+    def catalogued_ref(self, text: str) -> str | None:
+        """The ref of the catalogued model named ``text`` (its name or an alias); None when no
+        model has that name, or when ``text`` is already the ref."""
+        with self._read() as session:
+            row = catalogue.find_model_row(session, text)
+        return row.ref if row is not None and row.ref != text else None
+
     def get_model(self, ref: str) -> ModelEntry:
         """By ref or name; a built-in's size is measured now, as in :meth:`list_models`."""
         self.ensure_builtins()

@@ -16,8 +16,11 @@ def is_transport_error(error: BaseException) -> bool:
     ) or isinstance(error, (ConnectionError, TimeoutError))
 
 
-def hub_error_sentence(error: BaseException, repo: str, revision: str | None) -> str | None:
-    """One sentence for what huggingface-hub raised, or None when it is not a known failure."""
+def hub_error_sentence(
+    error: BaseException, repo: str, revision: str | None, *, again: str = "pull again"
+) -> str | None:
+    """One sentence for what huggingface-hub raised, or None when it is not a known failure;
+    ``again`` is what the user does once it is fixed."""
     from huggingface_hub.utils import (
         EntryNotFoundError,
         GatedRepoError,
@@ -31,7 +34,7 @@ def hub_error_sentence(error: BaseException, repo: str, revision: str | None) ->
     if isinstance(error, GatedRepoError):
         return (
             f"the model {repo} is gated: accept its terms on its page at {endpoint} and log in "
-            "(hf auth login, or set HF_TOKEN), then pull again"
+            f"(hf auth login, or set HF_TOKEN), then {again}"
         )
     if isinstance(error, RepositoryNotFoundError):
         return (
@@ -41,13 +44,13 @@ def hub_error_sentence(error: BaseException, repo: str, revision: str | None) ->
     if isinstance(error, RevisionNotFoundError):
         return f"the model {repo} has no revision {revision!r}; check the branch, tag or commit"
     if isinstance(error, EntryNotFoundError):
-        return f"a file of {repo} vanished from {endpoint} during the pull; pull again"
+        return f"a file of {repo} vanished from {endpoint} during the download; {again}"
     if isinstance(error, OfflineModeIsEnabled):
         return f"cannot pull {repo}: HF_HUB_OFFLINE is set; unset it to download"
     if is_transport_error(error):
         return (
-            f"cannot reach {endpoint} to pull {repo} (no network, or the server refused the "
-            "connection); check the connection or HF_ENDPOINT and pull again"
+            f"cannot reach {endpoint} to download {repo} (no network, or the server refused "
+            f"the connection); check the connection or HF_ENDPOINT and {again}"
         )
     if isinstance(error, HfHubHTTPError):
         status = getattr(getattr(error, "response", None), "status_code", "?")

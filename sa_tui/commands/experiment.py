@@ -17,7 +17,7 @@ from sa_tui.commands.common import (
     short_time,
     wants_json,
 )
-from sa_tui.commands.run_args import add_run_settings, settings_from_args
+from sa_tui.commands.run_args import add_run_settings, catalogued_models, settings_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -93,7 +93,7 @@ def handle_experiment(args: argparse.Namespace) -> int:
     from jobs.experiment_headless import run_experiment_headless
 
     try:
-        models = _split(args.model, "--model")
+        models = tuple(str(m) for m in catalogued_models(_split(args.model, "--model")))
         datasets = _split(args.dataset, "--dataset")
         grid = Grid(
             models=models,

@@ -4,7 +4,10 @@ keyword arguments of :class:`core.config.RunConfig` they become (torch-free)."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
+
+from sa_tui.commands.common import open_store
 
 METHODS_HELP = (
     "zero_shot, io, auto_cot, deeplift, kernelshap, self_topk, ph_cot, leave_one_out, random, "
@@ -128,6 +131,18 @@ def add_run_settings(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def catalogued_models(names: Sequence[str | None]) -> list[str | None]:
+    """Each model given by a catalogue name or alias (`sa-tui models alias`) as its ref, so a
+    run records the ref; other references are kept as given. Reads the catalogue only if it
+    exists (nothing is created)."""
+    from store.engine import default_db_path
+
+    if not any(names) or not default_db_path().exists():
+        return list(names)
+    with open_store(reading=True) as store:
+        return [(store.catalogued_ref(name) or name) if name else name for name in names]
+
+
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The RunConfig keyword arguments of :func:`add_run_settings`'s flags."""
     return {
@@ -147,7 +162,7 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "dtype": args.dtype,
         "field_map": args.field_map,
         "trust_remote_code": args.trust_remote_code,
-        "proxy_model": args.proxy_model,
+        "proxy_model": catalogued_models([args.proxy_model])[0],
         "balance_labels": args.balance_labels,
         "search": args.search,
         "dev_size": args.dev_size,

@@ -171,3 +171,21 @@ def test_method_summary_and_no_keywords(tiny_lm, tiny_renderer, sample) -> None:
     assert summary["n"] == 1 and summary["k"] == 2
     assert summary["shots"][0]["id"] == sample.id
     assert summary["comprehensiveness"] == pytest.approx(summary["shots"][0]["comprehensiveness"])
+
+
+def test_every_span_is_measured_over_the_question_and_all_choices(
+    tiny_lm, tiny_renderer, sample
+) -> None:
+    """A rationale chosen from the question alone and one chosen from question+gold are measured
+    over the same words, so "only the keywords kept" removes the choices for both."""
+    everything = build_target(tiny_lm, tiny_renderer, sample, span="question+choices")
+    direct = measure(tiny_lm, everything, ["iron", "magnet"])
+    for span in ("question", "question+gold"):
+        bench = _bench(tiny_lm, tiny_renderer)
+        rationale = Rationale("self_topk", sample.id, "A", "t", keywords=["iron", "magnet"])
+        result = shot_faithfulness(bench, sample, rationale, RationaleSettings(keywords=2, span=span))
+        assert result is not None and result.span == span
+        # "iron" is a word of choice A only: it matches because the choices are measured too
+        assert result.unmatched == 0
+        assert result.sufficiency == pytest.approx(direct.sufficiency, abs=1e-6)
+        assert result.comprehensiveness == pytest.approx(direct.comprehensiveness, abs=1e-6)

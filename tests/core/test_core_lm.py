@@ -363,3 +363,19 @@ def test_cached_passes_use_the_current_cache_api(tiny_lm, tiny_renderer, mc_samp
         hf_logger.removeHandler(handler)
     said = [str(w.message) for w in caught] + messages
     assert not [m for m in said if "past_key_values" in m or "deprecated" in m], said
+
+
+def test_the_pad_id_falls_back_to_eos_then_unk_then_one_sentence() -> None:
+    from types import SimpleNamespace
+
+    from core.errors import ModelError
+    from core.lm import pad_token_id
+
+    def tokenizer(pad: int | None, eos: int | None, unk: int | None) -> SimpleNamespace:
+        return SimpleNamespace(pad_token_id=pad, eos_token_id=eos, unk_token_id=unk)
+
+    assert pad_token_id(tokenizer(3, 2, 1)) == 3
+    assert pad_token_id(tokenizer(None, 2, 1)) == 2
+    assert pad_token_id(tokenizer(None, None, 1)) == 1
+    with pytest.raises(ModelError, match="has no pad, end-of-sequence or unknown token"):
+        pad_token_id(tokenizer(None, None, None))

@@ -169,7 +169,7 @@ def test_no_network_is_one_sentence(
     monkeypatch.setenv("HF_ENDPOINT", url)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     before = db_dump(store.path)
-    with pytest.raises(StoreError, match=f"cannot reach {url} to pull {REPO}"):
+    with pytest.raises(StoreError, match=f"cannot reach {url} to download {REPO}"):
         pull_model(store, REPO)
     assert db_dump(store.path) == before
 
@@ -359,3 +359,40 @@ def test_model_alias_command(hub: LocalHub, store: Store) -> None:
     with pytest.raises(StoreError):
         store.get_model("tiny")
     del before
+
+
+def test_runs_take_an_alias_and_refuse_a_missing_hub_model_before_any_record(
+    hub: LocalHub, store: Store, tiny_model_dir: Path, tiny_dataset_dir: Path
+) -> None:
+    """`sa-tui run --model ALIAS` runs the aliased model (and records its ref); a hub id that
+    is neither cached nor on the hub is one sentence and exit 2, with the store unchanged."""
+    hub.add_folder("org/runnable", tiny_model_dir)
+    pull_model(store, "org/runnable")
+    assert run_cli("models", "alias", "tiny", "org/runnable").returncode == 0
+    before = db_dump(store.path)
+    for model, message in (
+        ("org/absent", "there is no model org/absent on"),
+        (f"{REPO}@no-such-branch", "has no revision 'no-such-branch'"),
+    ):
+        result = run_cli(
+            "run", "--model", model, "--dataset", str(tiny_dataset_dir), "--method", "zero_shot"
+        )
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 2 and len(lines) == 1 and message in lines[0], lines
+        assert db_dump(store.path) == before
+    result = run_cli(
+        "run",
+        "--model",
+        "tiny",
+        "--dataset",
+        str(tiny_dataset_dir),
+        "--method",
+        "zero_shot",
+        "--test-limit",
+        "2",
+        "--device",
+        "cpu",
+    )
+    assert result.returncode == 0, result.stderr
+    (run,) = store.list_runs()
+    assert run.config["model"] == "org/runnable"
