@@ -175,7 +175,9 @@ def check_on_hub(repo: str, revision: str | None) -> None:
     except Exception as error:
         sentence = hub_error_sentence(error, repo, revision, again="run again")
         if sentence is None:
-            raise ModelError(f"the model {repo!r} could not be looked up on the hub ({error})") from None
+            raise ModelError(
+                f"the model {repo!r} could not be looked up on the hub ({error})"
+            ) from None
         raise ModelError(
             f"{sentence} (the model is not in the local Hugging Face cache, nor a name in "
             "sa-tui models list)"

@@ -129,7 +129,9 @@ class BuildScreen(Screen[None]):
                 yield Label("Methods", classes="field-label", id="methods-label")
                 yield MethodList(
                     *[
-                        Selection(f"{m:<{METHOD_NAME_WIDTH}} {METHOD_HELP[m]}", m, m in form["methods"])
+                        Selection(
+                            f"{m:<{METHOD_NAME_WIDTH}} {METHOD_HELP[m]}", m, m in form["methods"]
+                        )
                         for m in FORM_METHODS
                     ],
                     id="methods",

@@ -183,7 +183,9 @@ def test_every_span_is_measured_over_the_question_and_all_choices(
     for span in ("question", "question+gold"):
         bench = _bench(tiny_lm, tiny_renderer)
         rationale = Rationale("self_topk", sample.id, "A", "t", keywords=["iron", "magnet"])
-        result = shot_faithfulness(bench, sample, rationale, RationaleSettings(keywords=2, span=span))
+        result = shot_faithfulness(
+            bench, sample, rationale, RationaleSettings(keywords=2, span=span)
+        )
         assert result is not None and result.span == span
         # "iron" is a word of choice A only: it matches because the choices are measured too
         assert result.unmatched == 0
