@@ -1,4 +1,7 @@
-"""Build: pick a model, dataset, strategy, methods and n/k/p; see the cost; start; watch; cancel."""
+"""Build: pick a model, dataset, strategy, methods and n/k/p; see the cost; start; watch; cancel.
+
+The form itself (its fields, remembered values and validation) is :mod:`sa_tui.screens.build_form`;
+what the status line says, :mod:`sa_tui.screens.build_status`."""
 
 from __future__ import annotations
 
@@ -10,17 +13,20 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, Select, SelectionList, Static
-from textual.widgets.selection_list import Selection
+from textual.widgets import Button, Footer, Input, Static
 
-from core.config import ALL_METHODS, STRATEGIES
 from core.estimate import estimate
 from sa_tui.build_state import BuildChange
-from sa_tui.data import BUILTIN_DATASET_REFS, BUILTIN_MODEL_REFS, EstimateContext, wrap_ref
+from sa_tui.data import EstimateContext
 from sa_tui.messages import CancelBuild, ClearBuild, PickOnForm, StartBuild, StartFromForm
+from sa_tui.screens.build_form import (
+    BuildForm,
+    form_with_saved,
+    influence_answers,
+    numbers_missing,
+)
+from sa_tui.screens.build_status import status_text
 from sa_tui.widgets.heatmap import TokenHeatmap
-from sa_tui.widgets.influence import influence_lines
-from sa_tui.widgets.method_list import MethodList
 from sa_tui.widgets.navbar import NavBar
 from sa_tui.widgets.shot_card import ShotCard
 from sa_tui.widgets.stages import StageProgress
@@ -28,53 +34,7 @@ from sa_tui.widgets.stages import StageProgress
 if TYPE_CHECKING:
     from sa_tui.app import SaTuiApp
 
-METHOD_HELP = {
-    "zero_shot": "no shots",
-    "io": "shots as Q → A",
-    "auto_cot": "model's own CoT",
-    "deeplift": "DeepLift words",
-    "kernelshap": "KernelSHAP words",
-    "self_topk": "self-named words",
-    "ph_cot": "post hoc CoT",
-    "leave_one_out": "occlusion words",
-    "random": "random words",
-    "counterfactual": "answer-flip edit",
-}
-# amplify needs a second (proxy) model, which the form has no field for yet: the CLI runs it
-FORM_METHODS = tuple(m for m in ALL_METHODS if m in METHOD_HELP)
-METHOD_NAME_WIDTH = max(len(m) for m in FORM_METHODS)
-DEFAULT_FORM: dict[str, Any] = {
-    "model": "builtin:smollm2-135m",
-    "dataset": "builtin:snarks",
-    "strategy": "success",
-    "methods": ["ph_cot"],
-    "shots": 2,
-    "keywords": 4,
-    "steps": 3,
-    "test_limit": 6,
-    "seed": 0,
-}
 SHORT_HEIGHT = 32  # below this many rows, a finished build's stages fold into one line
-NUMBER_FIELDS = (
-    ("shots", "n"),
-    ("keywords", "k"),
-    ("steps", "p"),
-    ("test_limit", "test"),
-    ("seed", "seed"),
-)
-
-
-def form_with_saved(saved: dict[str, Any]) -> dict[str, Any]:
-    """The default form, with each remembered value that has the type of its default."""
-    form = dict(DEFAULT_FORM)
-    for name, default in DEFAULT_FORM.items():
-        value = saved.get(name)
-        if isinstance(default, list):
-            if isinstance(value, list) and all(isinstance(item, str) for item in value):
-                form[name] = list(value)
-        elif isinstance(value, type(default)) and not isinstance(value, bool):
-            form[name] = value
-    return form
 
 
 def context_key(model: str, config: dict[str, Any] | None) -> tuple[str, str]:
@@ -101,8 +61,8 @@ class BuildScreen(Screen[None]):
 
     HELP_KEYS = [
         ("tab / shift+tab", "next / previous field"),
-        ("enter", "open a list (model, dataset, strategy); ↑↓ enter picks"),
-        ("space", "tick or untick the method under the cursor"),
+        ("enter", "open a list (model, dataset, strategy, span); ↑↓ enter picks"),
+        ("space", "tick or untick the method under the cursor, or influence"),
         ("← →  home end", "in a focused heatmap: move the word cursor (exact score below)"),
         ("h", "(outside a text field) focus the next heatmap"),
         ("escape", "leave a text field (then 1-4 switch screens again)"),
@@ -117,77 +77,27 @@ class BuildScreen(Screen[None]):
         self.context = EstimateContext()
 
     def compose(self) -> ComposeResult:
-        form = form_with_saved(self.app.settings.build_form)
         yield NavBar()
         with Horizontal(id="build"):
-            with VerticalScroll(id="build-form", classes="panel"):
-                yield from self._select_row("Model", "model", BUILTIN_MODEL_REFS, form["model"])
-                yield from self._select_row(
-                    "Dataset", "dataset", BUILTIN_DATASET_REFS, form["dataset"]
-                )
-                yield from self._select_row("Strategy", "strategy", STRATEGIES, form["strategy"])
-                yield Label("Methods", classes="field-label", id="methods-label")
-                yield MethodList(
-                    *[
-                        Selection(
-                            f"{m:<{METHOD_NAME_WIDTH}} {METHOD_HELP[m]}", m, m in form["methods"]
-                        )
-                        for m in FORM_METHODS
-                    ],
-                    id="methods",
-                )
-                with Horizontal(classes="number-row"):
-                    for field, label in NUMBER_FIELDS[:3]:
-                        yield Label(label, classes="number-label")
-                        yield Input(
-                            str(form[field]),
-                            type="integer",
-                            id=field,
-                            compact=True,
-                            classes="number",
-                        )
-                with Horizontal(classes="number-row"):
-                    for field, label in NUMBER_FIELDS[3:]:
-                        yield Label(label, classes="number-label")
-                        yield Input(
-                            str(form[field]),
-                            type="integer",
-                            id=field.replace("_", "-"),
-                            compact=True,
-                            classes="number",
-                        )
-                yield Static("", id="estimate")
-                with Horizontal(id="build-buttons"):
-                    yield Button("Start ^r", id="start", variant="primary", compact=True)
-                    yield Button("Cancel ^x", id="cancel", variant="error", compact=True)
+            yield BuildForm(
+                form_with_saved(self.app.settings.build_form), id="build-form", classes="panel"
+            )
             with Vertical(id="build-live", classes="panel"):
                 yield StageProgress(id="stages")
                 yield Static("", id="build-status")
                 yield VerticalScroll(id="cards")
         yield Footer()
 
-    def _select_row(self, label: str, field: str, options: Any, value: str) -> ComposeResult:
-        choices = list(options)
-        if value not in choices:
-            choices.insert(0, value)
-        with Horizontal(classes="field-row"):
-            yield Label(label, classes="field-label")
-            yield Select(
-                [(c, c) for c in choices], value=value, allow_blank=False, id=field, compact=True
-            )
+    @property
+    def form(self) -> BuildForm:
+        return self.query_one(BuildForm)
 
     # ------------------------------------------------------------------------------ lifecycle
     def on_mount(self) -> None:
         self.watch(self.app, "build_change", self.build_changed, init=False)
         self.update_estimate()
-        self.update_methods_label()
         self.redraw_all()
-        self.query_one("#model", Select).focus()
-        methods = self.query_one("#methods", MethodList)
-        first = methods.first_selected_index()
-        if first is not None:  # the ticked method in view, under the list's cursor
-            methods.highlighted = first
-            self.call_after_refresh(methods.scroll_to_highlight)
+        self.form.focus_first()
         self.set_interval(1.0, self._tick)
         self.action_reload()
 
@@ -206,39 +116,15 @@ class BuildScreen(Screen[None]):
             datasets = [d.ref for d in self.app.data.datasets()]
         except Exception:
             return
-        self.app.call_from_thread(self.set_choices, models, datasets)
-
-    def set_choices(self, models: list[str], datasets: list[str]) -> None:
-        """Offer the catalogue's models and datasets (and the built-in ones) on the form."""
-        for field, refs, builtins in (
-            ("model", models, BUILTIN_MODEL_REFS),
-            ("dataset", datasets, BUILTIN_DATASET_REFS),
-        ):
-            select = self.query_one(f"#{field}", Select)
-            current = select.value
-            choices = list(dict.fromkeys([*refs, *builtins]))
-            if isinstance(current, str) and current not in choices:
-                choices.insert(0, current)
-            select.set_options([(c, c) for c in choices])
-            if isinstance(current, str):
-                select.value = current
+        self.app.call_from_thread(self.form.set_choices, models, datasets)
 
     @on(PickOnForm)
     def _pick_on_form(self, command: PickOnForm) -> None:
-        self.preselect(command.kind, command.ref)
+        self.form.preselect(command.kind, command.ref)
 
     @on(StartFromForm)
     def _start_from_form(self) -> None:
         self.action_start()
-
-    def preselect(self, kind: str, ref: str) -> None:
-        """Choose a model or dataset (picked on the Catalogue screen)."""
-        select = self.query_one("#model" if kind == "model" else "#dataset", Select)
-        options = [value for _, value in select._options if isinstance(value, str)]
-        if ref not in options:
-            select.set_options([(c, c) for c in [ref, *options]])
-        select.value = ref
-        select.focus()
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.update_status)  # the names are wrapped to the panel's width
@@ -249,73 +135,22 @@ class BuildScreen(Screen[None]):
             self.update_status()
             self.update_stages()
 
-    # ----------------------------------------------------------------------------------- form
-    def form_values(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for field in ("model", "dataset", "strategy"):
-            value = self.query_one(f"#{field}", Select).value
-            values[field] = value if isinstance(value, str) else ""
-        values["methods"] = [
-            m for m in FORM_METHODS if m in self.query_one("#methods", SelectionList).selected
-        ]
-        for field, _ in NUMBER_FIELDS:
-            text = self.query_one(f"#{field.replace('_', '-')}", Input).value.strip()
-            try:
-                values[field] = int(text)
-            except ValueError:
-                values[field] = None
-        return values
-
-    def build_config(self) -> dict[str, Any]:
-        """The run configuration of the form, validated (raises ConfigError with one sentence)."""
-        from core.config import RunConfig
-        from core.errors import ConfigError
-
-        values = self.form_values()
-        for field, label in NUMBER_FIELDS:
-            if values[field] is None:
-                raise ConfigError(f"{label} must be a whole number")
-        if not values["model"] or not values["dataset"]:
-            raise ConfigError("pick a model and a dataset")
-        config = RunConfig(
-            model=values["model"],
-            dataset=values["dataset"],
-            methods=tuple(values["methods"]),
-            strategy=values["strategy"] or "success",
-            shots=values["shots"],
-            keywords=values["keywords"],
-            steps=values["steps"],
-            test_limit=values["test_limit"],
-            seed=values["seed"],
-        ).validate()
-        return config.to_dict()
-
-    @on(Input.Changed)
-    @on(Select.Changed)
-    @on(SelectionList.SelectedChanged)
+    # ------------------------------------------------------------------------------- estimate
+    @on(BuildForm.Changed)
     def _form_changed(self) -> None:
         self.update_estimate()
-        self.update_methods_label()
-
-    def update_methods_label(self) -> None:
-        chosen = [
-            m for m in FORM_METHODS if m in self.query_one("#methods", SelectionList).selected
-        ]
-        text = ", ".join(chosen) if chosen else "none: space ticks"
-        self.query_one("#methods-label", Label).update(
-            Content.assemble(("Methods ", ""), (text, "bold $accent"))
-        )
 
     def update_estimate(self) -> None:
-        values = self.form_values()
+        values = self.form.values()
         model = str(values.get("model"))
         costs = self.app.settings.costs.get(model)
         widget = self.query_one("#estimate", Static)
         if not values["methods"]:
             widget.update(Content.styled("Tick at least one method.", "$warning"))
             return
-        if any(values[f] is None for f, _ in NUMBER_FIELDS):
-            widget.update(Content.styled("n, k, p, test and seed must be numbers.", "$warning"))
+        missing = numbers_missing(values)
+        if missing:
+            widget.update(Content.styled(missing, "$warning"))
             return
         config = self._estimate_config()
         key = context_key(model, config)
@@ -334,14 +169,19 @@ class BuildScreen(Screen[None]):
             load_basis=basis,
             reused=bool(context.reused_run) and not self.app.build.active,
         )
-        widget.update(Content.assemble(("Cost ", "bold"), guess.describe()))
+        text = Content.assemble(("Cost ", "bold"), guess.describe())
+        extra = influence_answers(values)
+        if extra:  # core's estimate does not count the dev split's answers
+            note = f"+ influence: up to {extra} dev answers, not estimated"
+            text = Content("\n").join([text, Content.styled(note, "dim")])
+        widget.update(text)
 
     def _estimate_config(self) -> dict[str, Any] | None:
         """The form's validated configuration (what a finished run is looked up by), or None."""
         from core.errors import SaTuiError
 
         try:
-            return self.build_config()
+            return self.form.config()
         except SaTuiError:
             return None
 
@@ -367,7 +207,7 @@ class BuildScreen(Screen[None]):
             self.notify("A build is running; ctrl+x cancels it.", severity="warning")
             return
         try:
-            config = self.build_config()
+            config = self.form.config()
         except SaTuiError as error:
             self.app.show_error(
                 str(error),
@@ -375,7 +215,7 @@ class BuildScreen(Screen[None]):
                 title="The build settings do not fit",
             )
             return
-        self.post_message(StartBuild(config, self.form_values()))
+        self.post_message(StartBuild(config, self.form.values()))
 
     def action_cancel(self) -> None:
         if not self.app.build.active:
@@ -397,7 +237,7 @@ class BuildScreen(Screen[None]):
         target.scroll_visible()
 
     def action_focus_form(self) -> None:
-        self.query_one("#model", Select).focus()
+        self.form.focus_first()
 
     def leave_form(self) -> None:
         """Move the focus from the form to the results, so that 1-5 switch screens again."""
@@ -495,74 +335,6 @@ class BuildScreen(Screen[None]):
         card.set_faithfulness(self.app.build.shot_faithfulness(state))
 
     def update_status(self) -> None:
-        build = self.app.build
         widget = self.query_one("#build-status", Static)
-        elapsed = f"{build.elapsed():.0f} s"
-        run = f"run {build.run_id[:8]}" if build.run_id else ""
-        if build.status == "idle":
-            text = Content.styled(
-                "Ready. ctrl+r starts a build with the settings on the left.", "dim"
-            )
-        elif build.status in ("starting", "running"):
-            shots = f"shots {', '.join(build.shots)}  " if build.shots else ""
-            text = Content.assemble(
-                (f"{build.status} ", "bold $stage-active"),
-                (f"{elapsed}  {run}  ", ""),
-                (shots, "dim"),
-                ("ctrl+x cancels", "dim italic"),
-            )
-            if build.last_output:
-                text = Content("\n").join(
-                    [text, Content.styled("last answer " + build.last_output[-120:], "dim")]
-                )
-        elif build.status == "cancelling":
-            text = Content.assemble(
-                ("cancelling… ", "bold $warning"),
-                (f"{elapsed}  the worker stops at its next check", "dim"),
-            )
-        elif build.status == "done":
-            width = max(20, widget.content_region.width or widget.size.width or 36)
-            parts: list[Content] = [
-                Content.assemble(("done ", "bold $success"), f"in {elapsed}  {run}")
-            ]
-            for saved in build.saved:
-                acc = saved.get("accuracy")
-                version = saved.get("version")
-                ref = (
-                    f"{saved.get('lineage')}@v{version}"
-                    if version is not None
-                    else str(saved.get("lineage"))
-                )
-                parts.append(
-                    Content.assemble(
-                        (f"{saved.get('method')}: ", "bold"),
-                        (
-                            f"accuracy {acc:.3f}" if isinstance(acc, (int, float)) else "",
-                            "$success",
-                        ),
-                        f" (n={saved.get('n')})",
-                    )
-                )
-                # saved as: the name on lines of its own, broken only between its parts
-                lines = wrap_ref(ref, width, indent="    ")
-                lines[0] = "  → " + lines[0][4:]
-                parts += [Content.styled(line, "$accent") for line in lines]
-                measured = build.influence.get(str(saved.get("method")), {}).get("shots")
-                if measured:  # --influence: which shot helps, which hurts (on dev)
-                    parts.append(Content("    ") + influence_lines("", measured))
-            if self.size.height >= SHORT_HEIGHT:  # on a short screen the room goes to the shots
-                parts.append(
-                    Content.styled(
-                        "→ saved as. 3: Runs & Prompts; ctrl+r: build again (reuses stored work)",
-                        "dim",
-                    )
-                )
-            text = Content("\n").join(parts)
-        elif build.status == "cancelled":
-            text = Content.assemble(
-                ("cancelled ", "bold $warning"),
-                (f"after {elapsed}. ctrl+r starts again; finished steps are reused.", ""),
-            )
-        else:
-            text = Content.assemble(("failed ", "bold $error"), build.error)
-        widget.update(text)
+        width = max(20, widget.content_region.width or widget.size.width or 36)
+        widget.update(status_text(self.app.build, width, tall=self.size.height >= SHORT_HEIGHT))

@@ -581,6 +581,45 @@ def build_script(job_id: str) -> list[dict[str, Any]]:
     ]
 
 
+def influence_shot(sample_id: str, influence: float, p_value: float, n: int) -> dict[str, Any]:
+    """One shot's record in an ``influence`` event (core.influence.ShotInfluence.to_dict)."""
+    return {
+        "id": sample_id,
+        "position": 0 if sample_id == "snarks-017" else 1,
+        "accuracy_full": 0.55,
+        "accuracy_without": round(0.55 - influence, 4),
+        "influence": influence,
+        "n": n,
+        "helps": 3,
+        "hurts": 1,
+        "p_value": p_value,
+        "ci95": [-0.05, 0.15],
+    }
+
+
+def influence_script(job_id: str, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The influence events of a build with ``influence`` on: each method with shots, measured on
+    the dev split less the two shots (snarks-017 helps, snarks-042 hurts)."""
+    m = protocol.message
+    n = int(config.get("dev_size", 50)) - 2
+    script = []
+    for method in config.get("methods", []):
+        if method == "zero_shot":
+            continue
+        total = 3 * n
+        script.append(
+            m("progress", job_id=job_id, stage=f"influence:{method}", done=total, total=total)
+        )
+        shots = [
+            influence_shot("snarks-017", 0.06, 0.02, n),
+            influence_shot("snarks-042", -0.04, 0.5, n),
+        ]
+        script.append(
+            m("influence", job_id=job_id, method=method, dev_items=n, accuracy=0.55, shots=shots)
+        )
+    return script
+
+
 def finish_script(job_id: str) -> list[dict[str, Any]]:
     m = protocol.message
     return [
@@ -674,7 +713,7 @@ class FakeClient:
             self.active_job = None
             return job_id
         if self.cached:  # everything reused from the store: no live tokens or text
-            script = build_script(job_id) + finish_script(job_id)
+            script = build_script(job_id) + self._finish_script(job_id)
             self._post([m for m in script if m["type"] not in ("tokens", "text")])
             self.active_job = None
             return job_id
@@ -684,9 +723,19 @@ class FakeClient:
         await asyncio.sleep(0)
         return job_id
 
+    def _finish_script(self, job_id: str) -> list[dict[str, Any]]:
+        """The end of the build; with ``influence`` in the submitted config, each method's
+        influence event comes before its ``saved`` one, as from the real worker."""
+        script = finish_script(job_id)
+        config = self.submitted[-1] if self.submitted else {}
+        if config.get("influence"):
+            at = next(i for i, m in enumerate(script) if m["type"] == "saved")
+            script[at:at] = influence_script(job_id, config)
+        return script
+
     def finish(self) -> None:
         if self.active_job:
-            self._post(finish_script(self.active_job))
+            self._post(self._finish_script(self.active_job))
             self.active_job = None
             self.app.post_message(WorkerProcessState("ready"))
 

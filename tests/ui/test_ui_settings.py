@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sa_tui import settings as settings_module
-from sa_tui.screens.build import DEFAULT_FORM, form_with_saved
+from sa_tui.screens.build_form import DEFAULT_FORM, form_with_saved
 from sa_tui.settings import Settings, load_settings, save_settings, settings_path
 from tests.ui.helpers import settle
 
