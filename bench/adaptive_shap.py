@@ -95,7 +95,8 @@ def run_adaptive(
     quiet: bool = False,
 ) -> dict[str, Any]:
     import core.attribution as attribution
-    from core.attribution import build_target, kernelshap
+    from core.attribution import kernelshap
+    from core.attribution_target import build_target
 
     lm, device = loaded.lm, loaded.device
     clock = 0 if headline_clock(device) == "cpu" else 1

@@ -178,7 +178,8 @@ def run(
 
     import numpy as np
 
-    from core.attribution import build_target, deeplift, kernelshap
+    from core.attribution import deeplift, kernelshap
+    from core.attribution_target import build_target
 
     warnings.filterwarnings("ignore", message=".*hooks.*")
     warnings.filterwarnings("ignore", category=UserWarning, module="shap")

@@ -3,7 +3,7 @@ reads the rationale.
 
 For one shot, the explained output is the gold label's probability (softmax over the whole
 vocabulary) at the last position of the zero-shot prompt pre-filled with "The answer is ("
-(:func:`core.attribution.build_target`). With the keywords in rank order and k = 1..K:
+(:func:`core.attribution_target.build_target`). With the keywords in rank order and k = 1..K:
 
 - comprehensiveness_k = p(y|x) - p(y|x with the top-k keywords' words removed);
 - sufficiency_k = p(y|x) - p(y|x with only the top-k keywords' words kept);
@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from core.attribution import ATTRIBUTION_METHODS, AttributionTarget, build_target, coalition_scorer
+from core.attribution import ATTRIBUTION_METHODS
+from core.attribution_target import AttributionTarget, build_target, coalition_scorer
 from core.cache import FAITHFULNESS, content_hash
 from core.lm import LanguageModel
 from core.progress import CancelToken

@@ -17,16 +17,8 @@ from typing import TYPE_CHECKING
 
 from store import model_files
 from store.domain import ModelEntry
-from store.hub_pull import (
-    ProgressSink,
-    PullCancelled,
-    PullOutcome,
-    PullPlan,
-    PullProgress,
-    parse_hub_ref,
-    plan_pull,
-    pull_files,
-)
+from store.hub_plan import PullPlan, parse_hub_ref, plan_pull
+from store.hub_pull import ProgressSink, PullCancelled, PullOutcome, PullProgress, pull_files
 
 if TYPE_CHECKING:
     from store.facade import Store

@@ -128,7 +128,7 @@ class StoreSource:
         from store import model_files
         from store.errors import StoreError
         from store.hub_cache import hub_cache_dir
-        from store.hub_pull import parse_hub_ref
+        from store.hub_plan import parse_hub_ref
 
         text = ref.strip()
         if text.startswith(("builtin:", ".", "/", "~")) or Path(text).expanduser().exists():

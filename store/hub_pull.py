@@ -1,22 +1,19 @@
-"""Pulling a model from the Hugging Face hub into the standard cache, with progress, cancel and
-resume.
+"""Pulling the files of a :class:`PullPlan` (store/hub_plan.py) from the Hugging Face hub into
+the standard cache, with progress, cancel and resume.
 
-huggingface-hub does the talking: the repo listing (``HfApi.model_info``), each file's metadata
-(``get_hf_file_metadata``: etag, size, commit), the URLs, headers, token and HTTP session, and
-its errors. The bytes are fetched here, into ``blobs/{etag}.incomplete``, because
-huggingface-hub (since 1.x) downloads into a process-private temporary file that it deletes on
-failure: a cancelled pull would lose what it had. Keeping the ``.incomplete`` file lets the next
-pull ask for the missing bytes only (an HTTP ``Range`` request). A finished file is checked (its
-size, and an LFS file's sha256 against its etag) and moved into place as huggingface-hub would.
+huggingface-hub gives the URLs, headers, token and HTTP session, and its errors. The bytes are
+fetched here, into ``blobs/{etag}.incomplete``, because huggingface-hub (since 1.x) downloads into
+a process-private temporary file that it deletes on failure: a cancelled pull would lose what it
+had. Keeping the ``.incomplete`` file lets the next pull ask for the missing bytes only (an HTTP
+``Range`` request). A finished file is checked (its size, and an LFS file's sha256 against its
+etag) and moved into place as huggingface-hub would.
 
 Every failure is a :class:`StoreError` with one sentence; a cancel is :class:`PullCancelled`.
-Only safetensors weights, config and tokenizer files are pulled unless ``allow_pickle``.
 """
 
 from __future__ import annotations
 
 import errno
-import fnmatch
 import hashlib
 import re
 import shutil
@@ -28,17 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from store.errors import StoreError
-from store.hub_cache import (
-    PulledFile,
-    cache_paths,
-    hub_cache_dir,
-    hub_endpoint,
-    link_pointer,
-    publish_blob,
-    write_ref,
-)
+from store.hub_cache import PulledFile, cache_paths, link_pointer, publish_blob, write_ref
 from store.hub_errors import disk_full_sentence, hub_error_sentence, is_transport_error
-from store.model_files import HUB_ID, HUB_PATTERNS, PICKLE_SUFFIXES
+from store.hub_plan import PullPlan, RemoteFile
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 CHUNK_BYTES = 64 * 1024
@@ -54,28 +43,6 @@ class PullCancelled(Exception):
         super().__init__(f"cancelled after {done} of {total} bytes")
         self.done = done
         self.total = total
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    name: str
-    size: int
-    etag: str
-    url: str
-
-
-@dataclass(frozen=True)
-class PullPlan:
-    repo_id: str
-    revision: str  # as asked ("main" when none was given)
-    commit: str
-    cache_dir: Path
-    files: tuple[RemoteFile, ...]
-    skipped: tuple[str, ...] = ()  # files of the repo left out (pickle weights, other formats)
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(f.size for f in self.files)
 
 
 @dataclass(frozen=True)
@@ -112,82 +79,6 @@ class PullOutcome:
 
 ProgressSink = Callable[[PullProgress], None]
 FileSink = Callable[[PulledFile], None]
-
-
-# ------------------------------------------------------------------------------------ refs
-def parse_hub_ref(text: str) -> tuple[str, str | None]:
-    """``owner/name[@revision]`` (``hf:`` prefix allowed) -> (repo id, revision or None)."""
-    value = (text or "").strip()
-    value = value[3:] if value.startswith("hf:") else value
-    repo, at, revision = value.partition("@")
-    if not repo or not HUB_ID.match(repo) or (at and not revision.strip()):
-        raise StoreError(f"{text!r} is not a hub model id; write owner/name or owner/name@revision")
-    return repo, revision.strip() or None
-
-
-def wanted(name: str, *, allow_pickle: bool) -> bool:
-    base = name.rsplit("/", 1)[-1]
-    if any(fnmatch.fnmatch(base, pattern) for pattern in HUB_PATTERNS):
-        return True
-    return allow_pickle and name.endswith(PICKLE_SUFFIXES)
-
-
-# ------------------------------------------------------------------------------------ plan
-def plan_pull(
-    repo: str,
-    revision: str | None,
-    *,
-    allow_pickle: bool = False,
-    cache_dir: Path | None = None,
-) -> PullPlan:
-    """Ask the hub what ``repo`` at ``revision`` holds and which files a pull fetches."""
-    from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_url
-
-    endpoint = hub_endpoint()
-    try:
-        info = HfApi(endpoint=endpoint).model_info(repo, revision=revision, files_metadata=True)
-        commit = str(info.sha or "")
-        names = sorted(s.rfilename for s in (info.siblings or []))
-        picked = [name for name in names if wanted(name, allow_pickle=allow_pickle)]
-        _check_weights(repo, names, picked, allow_pickle=allow_pickle)
-        files: list[RemoteFile] = []
-        for name in picked:
-            url = hf_hub_url(repo, name, revision=commit, endpoint=endpoint)
-            meta = get_hf_file_metadata(url)
-            if not meta.etag or meta.size is None:
-                raise StoreError(f"{endpoint} gave no etag or size for {name} of {repo}")
-            files.append(RemoteFile(name, int(meta.size), meta.etag, meta.location or url))
-    except StoreError:
-        raise
-    except Exception as error:
-        sentence = hub_error_sentence(error, repo, revision)
-        if sentence is None:
-            raise
-        raise StoreError(sentence) from None
-    if not commit:
-        raise StoreError(f"{endpoint} did not say which commit {repo} is at")
-    return PullPlan(
-        repo,
-        revision or "main",
-        commit,
-        cache_dir or hub_cache_dir(),
-        tuple(files),
-        tuple(name for name in names if name not in picked),
-    )
-
-
-def _check_weights(repo: str, names: list[str], picked: list[str], *, allow_pickle: bool) -> None:
-    if any(name.endswith(".safetensors") for name in picked):
-        return
-    if allow_pickle and any(name.endswith(PICKLE_SUFFIXES) for name in picked):
-        return
-    pickles = [name for name in names if name.endswith(PICKLE_SUFFIXES)]
-    if pickles:
-        raise StoreError(
-            f"the model {repo} has only pickle weights ({pickles[0]}), which can run code when "
-            "loaded; pass --allow-pickle if you trust its source"
-        )
-    raise StoreError(f"the model {repo} has no safetensors weights to pull")
 
 
 # ------------------------------------------------------------------------------------ pull

@@ -125,7 +125,7 @@ def _coalitions(n_words: int, count: int, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture
 def target(tiny_lm, tiny_renderer):
-    from core.attribution import build_target
+    from core.attribution_target import build_target
     from core.samples import Choice, Sample
 
     sample = Sample(
@@ -143,7 +143,7 @@ def test_prefix_tree_scores_equal_one_forward_per_coalition(
 ) -> None:
     import core.lm
     import core.prefix_tree
-    from core.attribution import coalition_scorer
+    from core.attribution_target import coalition_scorer
 
     if memory is not None:  # force several trees and a row cap per pass
         monkeypatch.setattr(core.prefix_tree, "TREE_MEMORY_BYTES", memory)

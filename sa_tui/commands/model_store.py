@@ -30,7 +30,8 @@ from sa_tui.commands.common import (
 )
 
 if TYPE_CHECKING:
-    from store.hub_pull import PullPlan, PullProgress
+    from store.hub_plan import PullPlan
+    from store.hub_pull import PullProgress
 
 EXIT_CANCELLED = 130
 AGE = re.compile(r"^(\d+)\s*([smhdw]?)$")

@@ -9,8 +9,6 @@ import pytest
 import torch
 
 from core.attribution import (
-    build_target,
-    coalition_scorer,
     deeplift,
     explain,
     kernelshap,
@@ -18,6 +16,7 @@ from core.attribution import (
     min_shap_samples,
     random_attribution,
 )
+from core.attribution_target import build_target, coalition_scorer
 from core.errors import ConfigError
 from core.samples import Choice, Sample
 

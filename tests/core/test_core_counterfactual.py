@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from core import counterfactual as cf
+from core import counterfactual_search as search
 from core import pipeline, templates
-from core.attribution import build_target
+from core.attribution_target import build_target
 from core.cache import RATIONALE, MemoryCache
 from core.config import RunConfig
 from core.evaluation import build_context
@@ -73,10 +74,10 @@ def shots(tiny_lm, tiny_renderer) -> list[Sample]:
 
 def _found(
     lm, renderer, shots: list[Sample], bound: int = 3
-) -> list[tuple[Sample, cf.Counterfactual]]:
+) -> list[tuple[Sample, search.Counterfactual]]:
     results = []
     for shot in shots:
-        outcome = cf.find_counterfactual(
+        outcome = search.find_counterfactual(
             lm, renderer, shot, _scores(lm, renderer, shot), bound=bound
         )
         results.append((shot, outcome))
@@ -116,7 +117,7 @@ def test_a_shot_the_model_answers_otherwise_has_no_counterfactual(tiny_lm, tiny_
     predicted = _plain_prediction(tiny_lm, tiny_renderer, sample, ids)
     wrong = dataclasses.replace(sample, answer=next(x for x in sample.labels if x != predicted))
     scores = _scores(tiny_lm, tiny_renderer, wrong)
-    outcome = cf.find_counterfactual(tiny_lm, tiny_renderer, wrong, scores, bound=3)
+    outcome = search.find_counterfactual(tiny_lm, tiny_renderer, wrong, scores, bound=3)
     assert not outcome.found and outcome.reason == "not_predicted"
     assert outcome.prediction_before == predicted and outcome.candidates == 0
 
@@ -124,21 +125,21 @@ def test_a_shot_the_model_answers_otherwise_has_no_counterfactual(tiny_lm, tiny_
 def test_the_smallest_removal_is_chosen_among_all_removals(
     tiny_lm, tiny_renderer, shots, monkeypatch
 ) -> None:
-    monkeypatch.setattr(cf, "REPLACED_WORDS", 0)  # removals only: enumerate them all here
+    monkeypatch.setattr(search, "REPLACED_WORDS", 0)  # removals only: enumerate them all here
     checked = 0
     for shot, outcome in _found(tiny_lm, tiny_renderer, shots, bound=3):
         target = build_target(tiny_lm, tiny_renderer, shot)
-        groups = cf.rank_groups(target, _scores(tiny_lm, tiny_renderer, shot))
+        groups = search.rank_groups(target, _scores(tiny_lm, tiny_renderer, shot))
         label_ids = _label_ids(tiny_lm, tiny_renderer, shot)
         y = shot.labels.index(shot.answer)
         within = min(3, len(groups))
-        edits = [cf.Edit("removal", (r,)) for r in range(within)]
-        edits += [cf.Edit("removal", tuple(range(n))) for n in range(2, within + 1)]
+        edits = [search.Edit("removal", (r,)) for r in range(within)]
+        edits += [search.Edit("removal", tuple(range(n))) for n in range(2, within + 1)]
         verified = []
         for edit in edits:
-            ids = cf.edited_ids(target, groups, edit, tiny_lm.pad_id)
+            ids = search.edited_ids(target, groups, edit, tiny_lm.pad_id)
             logits = torch.log_softmax(_last_logits(tiny_lm, ids), -1)[label_ids].tolist()
-            p = cf.label_probabilities(logits)[y]
+            p = search.label_probabilities(logits)[y]
             if max(range(len(logits)), key=lambda i: logits[i]) != y and p < outcome.p_before:
                 verified.append((len(edit.groups), p, edit))
         if not verified:
@@ -176,24 +177,24 @@ def _scripted(monkeypatch, lm, flips: dict[tuple[int, int], float], y: int, n_la
 
 
 def test_fewest_words_win_then_the_largest_drop(tiny_lm, tiny_renderer, shots, monkeypatch) -> None:
-    monkeypatch.setattr(cf, "REPLACED_WORDS", 0)
+    monkeypatch.setattr(search, "REPLACED_WORDS", 0)
     shot = shots[0]
     y, n = shot.labels.index(shot.answer), len(shot.labels)
     scores = _scores(tiny_lm, tiny_renderer, shot)
-    groups = cf.rank_groups(build_target(tiny_lm, tiny_renderer, shot), scores)
+    groups = search.rank_groups(build_target(tiny_lm, tiny_renderer, shot), scores)
     # size 1: the second and third single removals flip; the third drops p(y) most
     _scripted(monkeypatch, tiny_lm, {(0, 1): 0.2, (0, 2): 0.05}, y, n)
-    outcome = cf.find_counterfactual(tiny_lm, tiny_renderer, shot, scores, bound=3)
+    outcome = search.find_counterfactual(tiny_lm, tiny_renderer, shot, scores, bound=3)
     assert outcome.found and outcome.words == [groups[2].text] and outcome.candidates == 3
     assert outcome.p_after == pytest.approx(0.05)
     # no single removal flips: top-2 and top-3 together both do; two words beat three
     _scripted(monkeypatch, tiny_lm, {(1, 0): 0.2, (1, 1): 0.01}, y, n)
-    outcome = cf.find_counterfactual(tiny_lm, tiny_renderer, shot, scores, bound=3)
+    outcome = search.find_counterfactual(tiny_lm, tiny_renderer, shot, scores, bound=3)
     assert outcome.found and outcome.words_changed == 2 and outcome.candidates == 5
     assert outcome.words == [groups[0].text, groups[1].text]
     # nothing flips
     _scripted(monkeypatch, tiny_lm, {}, y, n)
-    outcome = cf.find_counterfactual(tiny_lm, tiny_renderer, shot, scores, bound=3)
+    outcome = search.find_counterfactual(tiny_lm, tiny_renderer, shot, scores, bound=3)
     assert not outcome.found and outcome.reason == "none_within_bound"
 
 

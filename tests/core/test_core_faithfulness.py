@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from core.attribution import build_target
+from core.attribution_target import build_target
 from core.cache import FAITHFULNESS, MemoryCache
 from core.faithfulness import (
     Faithfulness,
