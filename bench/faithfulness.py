@@ -183,6 +183,8 @@ def span_choice(rows: Sequence[dict[str, Any]], layouts: dict[str, str]) -> list
 
 
 def span_table(choices: Sequence[dict[str, Any]]) -> str:
+    if not choices:
+        return ""
     header = f"{'dataset':<24} {'layout':<13} {'span':<17} {'comp':>7} {'suff':>7} {'comp-rnd':>8}"
     lines = ["", "span choice (mean of " + ", ".join(SPAN_CHOICE_METHODS) + ")", header]
     lines.append("-" * len(header))
@@ -268,7 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             store.close()
     say(table(rows))
     choices = span_choice(rows, layouts)
-    say(span_table(choices))
+    if choices:
+        say(span_table(choices))
     for line in skipped:
         say(f"skipped {line}")
     if args.json:
