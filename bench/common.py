@@ -264,3 +264,32 @@ def say(message: str, *, quiet: bool = False) -> None:
 
 def emit_json(figures: dict[str, Any]) -> None:
     print(json.dumps(figures, sort_keys=False, separators=(",", ":"), default=str), flush=True)
+
+
+def workbench(ref: str, args: argparse.Namespace, cache: Any) -> Any:
+    """A core Workbench on ``ref`` (``args``: device, dtype, batch_size, threads) with the
+    model key a run of it would have, so work stored by runs and benches is shared."""
+    import torch
+
+    from core.lm import LanguageModel
+    from core.models import load_model
+    from core.pipeline import model_key
+    from core.prompts import PromptRenderer
+    from core.versions import library_versions
+    from core.workbench import Workbench
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    loaded = load_model(
+        ref,
+        device=None if args.device == "auto" else args.device,
+        dtype=None if args.dtype == "auto" else args.dtype,
+    )
+    versions = library_versions()
+    return Workbench(
+        lm=LanguageModel(loaded.model, loaded.tokenizer, batch_size=args.batch_size),
+        renderer=PromptRenderer(loaded.tokenizer),
+        model_key=model_key(ref, loaded.info, loaded.device, loaded.dtype, versions),
+        cache=cache,
+        versions=versions,
+    )

@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DEFAULT_MODEL, emit_json, machine, say  # noqa: E402
+from common import DEFAULT_MODEL, emit_json, machine, say, workbench  # noqa: E402
 
 DATASETS = "builtin:commonsense-qa,builtin:snarks"
 
@@ -49,34 +49,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", action="store_true", help="end with one JSON line of all figures")
     return parser.parse_args(argv)
-
-
-def workbench(args: argparse.Namespace, cache: Any) -> Any:
-    """A Workbench with the model key a run of the model would have (stored work is shared)."""
-    import torch
-
-    from core.lm import LanguageModel
-    from core.models import load_model
-    from core.pipeline import model_key
-    from core.prompts import PromptRenderer
-    from core.versions import library_versions
-    from core.workbench import Workbench
-
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    loaded = load_model(
-        args.model,
-        device=None if args.device == "auto" else args.device,
-        dtype=None if args.dtype == "auto" else args.dtype,
-    )
-    versions = library_versions()
-    return Workbench(
-        lm=LanguageModel(loaded.model, loaded.tokenizer, batch_size=args.batch_size),
-        renderer=PromptRenderer(loaded.tokenizer),
-        model_key=model_key(args.model, loaded.info, loaded.device, loaded.dtype, versions),
-        cache=cache,
-        versions=versions,
-    )
 
 
 def measure(bench: Any, shots: Sequence[Any], settings: Any) -> dict[str, Any]:
@@ -129,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         store = Store.open()
     started = time.perf_counter()
-    bench = workbench(args, store if store is not None else MemoryCache())
+    bench = workbench(args.model, args, store if store is not None else MemoryCache())
     rows: list[dict[str, Any]] = []
     try:
         for ref in [d for d in args.datasets.split(",") if d]:

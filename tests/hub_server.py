@@ -108,6 +108,7 @@ class HubState:
     served: Counter[str] = field(default_factory=Counter)  # file name -> body bytes sent
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, range)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    epoch: int = 0  # bumped by reset_counts: a body begun before it is not counted after it
 
     def add(self, repo: HubRepo) -> HubRepo:
         self.repos[repo.repo_id] = repo
@@ -117,6 +118,7 @@ class HubState:
         with self.lock:
             self.served.clear()
             self.requests.clear()
+            self.epoch += 1
 
 
 class HubHandler(BaseHTTPRequestHandler):
@@ -229,6 +231,7 @@ class HubHandler(BaseHTTPRequestHandler):
         state = self.server.state
         with state.lock:
             cut = state.cut_after.pop(name, None)
+            epoch = state.epoch
         sent = 0
         try:
             while sent < len(body):
@@ -241,7 +244,8 @@ class HubHandler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 sent += len(piece)
                 with state.lock:
-                    state.served[name] += len(piece)
+                    if state.epoch == epoch:  # a cancelled pull's body still draining is not
+                        state.served[name] += len(piece)  # counted against the next pull
                 if state.delay_per_chunk:
                     time.sleep(state.delay_per_chunk)
         except (BrokenPipeError, ConnectionResetError):

@@ -383,4 +383,4 @@ def test_peer_lm_eval_task_files_and_comparison_need_no_lm_eval(tmp_path: Path, 
     # no lm-eval: exit 2, one sentence saying how to get it, before any model is loaded
     assert bench.main(["--lm-eval-python", str(tmp_path / "missing" / "python")]) == 2
     message = capsys.readouterr().err.strip()
-    assert "pip install lm-eval" in message and "--lm-eval-python" in message
+    assert "pip install 'lm-eval[hf]'" in message and "--lm-eval-python" in message

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from sa_tui.commands.common import open_store
@@ -135,12 +136,24 @@ def catalogued_models(names: Sequence[str | None]) -> list[str | None]:
     """Each model given by a catalogue name or alias (`sa-tui models alias`) as its ref, so a
     run records the ref; other references are kept as given. Reads the catalogue only if it
     exists (nothing is created)."""
+    from core.errors import SaTuiError
     from store.engine import default_db_path
 
-    if not any(names) or not default_db_path().exists():
+    if not any(_may_be_a_name(name) for name in names) or not default_db_path().exists():
         return list(names)
-    with open_store(reading=True) as store:
-        return [(store.catalogued_ref(name) or name) if name else name for name in names]
+    try:
+        with open_store(reading=True) as store:
+            return [
+                (store.catalogued_ref(name) or name) if name and _may_be_a_name(name) else name
+                for name in names
+            ]
+    except SaTuiError:  # a damaged or locked store: the run's own store check says so
+        return list(names)
+
+
+def _may_be_a_name(ref: str | None) -> bool:
+    """Not a built-in, a path on disk or an explicit scheme: maybe a catalogue name or alias."""
+    return bool(ref) and ":" not in str(ref) and not Path(str(ref)).expanduser().exists()
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:

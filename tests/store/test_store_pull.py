@@ -96,7 +96,9 @@ def test_a_pinned_revision_and_a_name(hub: LocalHub, store: Store) -> None:
 
 # ------------------------------------------------------------------------------------ cancel, resume
 def test_a_cancelled_pull_resumes_with_only_the_missing_bytes(hub: LocalHub, store: Store) -> None:
-    hub.state.delay_per_chunk = 0.002  # 16 KB every 2 ms: a pull takes about a quarter second
+    hub.state.delay_per_chunk = (
+        0.01  # 16 KB every 10 ms: a pull takes over a second (room to cancel under load)
+    )
     cancel = threading.Event()
     size = len(hub.state.repos[REPO].files["model.safetensors"])
 
