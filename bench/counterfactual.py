@@ -90,9 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from core.cache import MemoryCache
     from core.counterfactual import edit_bound
     from core.datasets import load_dataset
-    from core.rationales import RationaleSettings, content_word_count
+    from core.rationales import RationaleSettings
     from core.selection import select_shots
-    from core.spans import resolve_span
+    from core.spans import content_words, resolve_span
 
     args = parse_args(argv)
     store = None
@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             for span in [s for s in args.spans.split(",") if s]:
                 concrete = resolve_span(span, pool)
-                usable = [s for s in shots if content_word_count(s, concrete) >= args.keywords]
+                usable = [s for s in shots if content_words(s, concrete) >= args.keywords]
                 settings = RationaleSettings(keywords=args.keywords, seed=args.seed, span=concrete)
                 say(f"{ref} · {concrete}: {len(usable)} shots", quiet=args.json)
                 measured = measure(bench, usable, settings)

@@ -191,8 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from core.cache import MemoryCache
     from core.datasets import load_dataset
     from core.errors import SaTuiError
-    from core.rationales import RationaleSettings, content_word_count
-    from core.spans import dataset_layout
+    from core.rationales import RationaleSettings
+    from core.spans import content_words, dataset_layout
 
     args = parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             layouts[ref] = dataset_layout(pool)
             shots = random.Random(args.seed).sample(pool, min(args.shots, len(pool)))
             for span in spans:
-                usable = [s for s in shots if content_word_count(s, span) >= args.keywords]
+                usable = [s for s in shots if content_words(s, span) >= args.keywords]
                 settings = RationaleSettings(
                     keywords=args.keywords,
                     shap_samples=args.shap_samples,

@@ -99,7 +99,7 @@ def rank_groups(target: AttributionTarget, word_scores: Sequence[float]) -> list
     groups: dict[str, list[int]] = {}
     for word in target.words:
         if word.rankable and word.index in present:
-            groups.setdefault(word.clean.lower(), []).append(word.index)
+            groups.setdefault(word.key, []).append(word.index)
     ranked = [
         WordGroup(
             target.words[indices[0]].clean,

@@ -39,7 +39,7 @@ from core.lm import LanguageModel
 from core.progress import CancelToken
 from core.rationales import KEYWORD_METHODS, Rationale, RationaleSettings
 from core.samples import Sample, sample_key
-from core.words import Word
+from core.words import Word, word_key
 from core.workbench import Workbench
 
 FAITHFULNESS_VERSION = 2  # 2: measured over MEASURED_SPAN whatever the rationale's span
@@ -115,13 +115,10 @@ def _mean(values: Sequence[float]) -> float:
     return float(sum(values) / len(values)) if values else 0.0
 
 
-def _norm(text: str) -> str:
-    return Word(0, text, 0, 0).clean.lower()
-
-
 def keyword_positions(words: Sequence[Word], keywords: Sequence[str]) -> list[list[int]]:
     """For each keyword, the indices of every explained word it stands for (maybe none)."""
-    return [[w.index for w in words if w.clean.lower() == _norm(kw)] for kw in keywords]
+    keys = [word_key(kw) for kw in keywords]
+    return [[w.index for w in words if w.key == key] for key in keys]
 
 
 def ranked_keywords(rationale: Rationale) -> list[str]:
@@ -135,13 +132,13 @@ def ranked_keywords(rationale: Rationale) -> list[str]:
     for index, (text, score) in enumerate(
         zip(stored.get("words", []), stored.get("word_scores", []), strict=False)
     ):
-        key = _norm(str(text))
+        key = word_key(str(text))
         if key not in best or float(score) > best[key][0]:
             best[key] = (float(score), index)
     fallback = (-math.inf, 1 << 30)
     return sorted(
         keywords,
-        key=lambda kw: (-best.get(_norm(kw), fallback)[0], best.get(_norm(kw), fallback)[1]),
+        key=lambda kw: (-best.get(word_key(kw), fallback)[0], best.get(word_key(kw), fallback)[1]),
     )
 
 

@@ -61,15 +61,10 @@ class Rationale:
         return asdict(self)
 
 
-def content_word_count(sample: Sample, span: str = "question+choices") -> int:
-    """Distinct words of the explained text (the span of the question) that can be keywords."""
-    return content_words(sample, span)
-
-
 def check_keywords(samples: Sequence[Sample], k: int, span: str = "question+choices") -> None:
     """Refuse k larger than the number of content words of any shot."""
     for sample in samples:
-        available = content_word_count(sample, span)
+        available = content_words(sample, span)
         if k > available:
             raise ConfigError(
                 f"--keywords {k} is more than the {available} content words of shot {sample.id!r} "
@@ -248,7 +243,7 @@ def preview_heatmaps(
     one forward and one backward pass per shot; stored, so later runs reuse them."""
     for done, shot in enumerate(shots, start=1):
         bench.check_cancelled()
-        k = max(1, min(settings.keywords, content_word_count(shot, settings.span)))
+        k = max(1, min(settings.keywords, content_words(shot, settings.span)))
         shot_attribution(bench, shot, "deeplift", replace(settings, keywords=k), stage="heatmaps")
         bench.progress(Progress("heatmaps", done, len(shots), shot.id))
 

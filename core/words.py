@@ -34,8 +34,13 @@ class Word:
         return self.text.strip(_PUNCTUATION)
 
     @property
+    def key(self) -> str:
+        """What makes two occurrences (or a keyword and a word) the same word."""
+        return word_key(self.text)
+
+    @property
     def rankable(self) -> bool:
-        clean = self.clean.lower()
+        clean = self.key
         return bool(clean) and clean not in STOP_WORDS and any(ch.isalnum() for ch in clean)
 
     @property
@@ -44,6 +49,11 @@ class Word:
         lead = len(self.text) - len(self.text.lstrip(_PUNCTUATION))
         trail = len(self.text) - len(self.text.rstrip(_PUNCTUATION))
         return self.start + lead, max(self.start + lead, self.end - trail)
+
+
+def word_key(text: str) -> str:
+    """``text`` without surrounding punctuation, lower-cased: how words and keywords match."""
+    return text.strip(_PUNCTUATION).lower()
 
 
 def split_words(text: str, segments: Sequence[tuple[int, int]]) -> list[Word]:
@@ -101,7 +111,7 @@ def top_k_words(words: Sequence[Word], scores: Sequence[float], k: int) -> list[
     for word, score in zip(words, scores, strict=True):
         if not word.rankable:
             continue
-        key = word.clean.lower()
+        key = word.key
         if key not in best or score > best[key][0]:
             best[key] = (score, word)
     ranked = sorted(best.values(), key=lambda item: (-item[0], item[1].index))[:k]
@@ -109,7 +119,7 @@ def top_k_words(words: Sequence[Word], scores: Sequence[float], k: int) -> list[
 
 
 def count_rankable(words: Sequence[Word]) -> int:
-    return len({w.clean.lower() for w in words if w.rankable})
+    return len({w.key for w in words if w.rankable})
 
 
 def min_shap_samples(n_words: int) -> int:
