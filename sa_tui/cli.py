@@ -111,13 +111,14 @@ def handle_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+        model, proxy_model = catalogued_models([args.model, args.proxy_model])
         config = RunConfig(
-            model=str(catalogued_models([args.model])[0]),
+            model=str(model),
             dataset=args.dataset,
             strategy=args.strategy,
             shots=args.shots,
             seed=args.seed,
-            **settings_from_args(args),
+            **{**settings_from_args(args), "proxy_model": proxy_model},
         )
         try:
             config.validate()

@@ -93,7 +93,8 @@ def handle_experiment(args: argparse.Namespace) -> int:
     from jobs.experiment_headless import run_experiment_headless
 
     try:
-        models = tuple(str(m) for m in catalogued_models(_split(args.model, "--model")))
+        *named, proxy_model = catalogued_models([*_split(args.model, "--model"), args.proxy_model])
+        models = tuple(str(m) for m in named)
         datasets = _split(args.dataset, "--dataset")
         grid = Grid(
             models=models,
@@ -101,7 +102,11 @@ def handle_experiment(args: argparse.Namespace) -> int:
             strategies=_split(args.strategy, "--strategy"),
             shots=_split(args.shots, "--shots", int),
             seeds=_split(args.seeds, "--seeds", int),
-            template=RunConfig(model=models[0], dataset=datasets[0], **settings_from_args(args)),
+            template=RunConfig(
+                model=models[0],
+                dataset=datasets[0],
+                **{**settings_from_args(args), "proxy_model": proxy_model},
+            ),
         ).validate()
         executor = ExecutorChoice(args.executor, args.ray_address, args.ray_actors).validate()
     except (ValueError, SaTuiError) as error:

@@ -175,7 +175,7 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "dtype": args.dtype,
         "field_map": args.field_map,
         "trust_remote_code": args.trust_remote_code,
-        "proxy_model": catalogued_models([args.proxy_model])[0],
+        "proxy_model": args.proxy_model,
         "balance_labels": args.balance_labels,
         "search": args.search,
         "dev_size": args.dev_size,
