@@ -32,7 +32,9 @@ async def test_a_hub_id_is_pulled_with_progress_cancelled_and_resumed(
     tmp_path: Path,
 ) -> None:
     local_hub.add_folder(REPO, make_hub_model(tmp_path / "source"))
-    local_hub.state.delay_per_chunk = 0.01  # about 1.6 MB/s: the weights take over a second
+    local_hub.state.delay_per_chunk = (
+        0.03  # about 0.5 MB/s: the weights take ~4 s (room under load)
+    )
     size = len(local_hub.state.repos[REPO].files["model.safetensors"])
     app = make_app(data=StoreSource(tmp_path / "sa-tui.db"))
     async with app.run_test(size=(80, 24)) as pilot:
